@@ -1,0 +1,6 @@
+"""``python -m labsim.sim --config-dir DIR --listen 127.0.0.1:PORT``: what ``control.start`` runs."""
+
+from .cli import sim_command
+
+if __name__ == "__main__":
+    sim_command(prog_name="python -m labsim.sim")

@@ -1,0 +1,55 @@
+"""``labsim sim``: run the simulator in the foreground (the lead's labsim/cli.py registers ``sim_command``)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from ..errors import LabError
+from ..ports import is_free
+from ..settings import Settings
+from .mainconf import ConfigError
+
+
+@click.command("sim")
+@click.option("--config-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory with main.cf (default: the lab's, $LABSIM_HOME/postfix).")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Address to listen on (default: 127.0.0.1:$LABSIM_SMTP_PORT).")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Log file when main.cf sets no maillog_file (default: the lab's log/maillog).")
+@click.option("--mailbox", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Maildir for mail to mydestination (default: the lab mailbox).")
+def sim_command(config_dir: Path | None, listen: str | None, log_file: Path | None, mailbox: Path | None) -> None:
+    """Serve the Postfix 3.7 smtpd simulator in the foreground, configured by main.cf.
+
+    SIGHUP re-reads main.cf (what `postfix reload` does); Ctrl-C or SIGTERM stops it.
+    """
+    from .app import Simulator
+    from .server import resolve_listen
+
+    settings = Settings.from_env()
+    host, port = resolve_listen(listen or f"{settings.host}:{settings.smtp_port}")
+    if not is_free(port, host):
+        from ..errors import PortInUseError
+
+        raise click.ClickException(str(PortInUseError(
+            f"Port {port} on {host} (the simulator) is already in use.",
+            hint=f"Stop what listens there (ss -ltnp 'sport = :{port}'), or pick another port: "
+            f"export LABSIM_SMTP_PORT=<free port>.",
+        )))
+    try:
+        simulator = Simulator(
+            config_dir or settings.config_dir, host, port, log_file or settings.log_file, mailbox or settings.mailbox
+        )
+    except ConfigError as error:
+        raise click.ClickException(f"{error}. Create the lab configuration first: labsim up --backend sim") from None
+    except LabError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"labsim sim: Postfix 3.7 simulator on {host}:{port}, configuration {simulator.config_dir}", err=True)
+    try:
+        asyncio.run(simulator.serve())
+    except KeyboardInterrupt:
+        pass

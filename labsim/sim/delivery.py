@@ -1,0 +1,157 @@
+"""Where a recipient's mail goes and how it lands, as cleanup(8) and virtual(8) would do it for the lab.
+
+- ``route``: the address class of a recipient (virtual mailbox domain, local, relay, or refused);
+- ``queue_id``: a Postfix-looking short queue id (``1EAC420C0E1``);
+- ``compose``: the delivered message: ``Return-Path``, ``X-Original-To``, ``Delivered-To``, Postfix's
+  ``Received:`` header (with the TLS protocol and cipher when ``smtpd_tls_received_header = yes``), then
+  the client's text with ``Message-Id``, ``Date`` and ``From`` added when missing, LF line ends;
+- ``deliver``: a Maildir file written through ``tmp/`` and renamed into ``new/``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass
+from email.utils import format_datetime
+from datetime import datetime
+from pathlib import Path
+
+from .simconfig import SimConfig
+
+
+def queue_id() -> str:
+    """Postfix's short queue id shape: 5 hex digits of microseconds, then a hex inode-like number."""
+    usec = int((time.time() % 1) * 1_000_000) & 0xFFFFF
+    return f"{usec:05X}{random.randrange(0x100000, 0xFFFFFF):X}"
+
+
+def canonical(address: str, conf: SimConfig) -> str:
+    """``user`` becomes ``user@$myorigin`` (append_at_myorigin); a trailing dot on the domain goes."""
+    if "@" not in address:
+        return f"{address}@{conf.myorigin}" if conf.append_at_myorigin and address else address
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.rstrip('.')}"
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower().rstrip(".")
+
+
+def route(address: str, conf: SimConfig) -> str:
+    """``virtual``, ``local``, ``relay`` (a relay_domains destination) or ``foreign``."""
+    domain = domain_of(address)
+    if domain in conf.virtual_domains:
+        return "virtual"
+    if domain in conf.mydestination:
+        return "local"
+    if domain in conf.relay_domains:
+        return "relay"
+    return "foreign"
+
+
+def _lookup(table: str, key_candidates: list[str]) -> str | None:
+    kind, _, arg = table.partition(":")
+    if kind == "static":
+        return arg
+    if kind in ("hash", "btree", "texthash", "lmdb", "cdb"):
+        # The simulator reads the source text of an indexed table (what postmap would compile).
+        try:
+            lines = Path(arg).read_text().splitlines()
+        except OSError:
+            return None
+        entries: dict[str, str] = {}
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                key, _, value = line.partition(" ")
+                entries.setdefault(key.lower(), value.strip())
+        for key in key_candidates:
+            if key.lower() in entries:
+                return entries[key.lower()]
+    return None
+
+
+def mailbox_for(address: str, conf: SimConfig, fallback: Path) -> Path | None:
+    """The Maildir (or mbox path) virtual(8) would write for this recipient; None: no such user."""
+    if route(address, conf) == "local":
+        return fallback
+    for table in conf.virtual_maps:
+        value = _lookup(table, [address, "@" + domain_of(address)])
+        if value:
+            base = conf.virtual_base or fallback.parent
+            return base / value if value.endswith("/") else base / value
+    return None
+
+
+@dataclass
+class TLSInfo:
+    protocol_cipher: str  # "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+    details: str  # "key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256"
+
+
+def _date(now: float) -> str:
+    dt = datetime.fromtimestamp(now).astimezone()
+    return f"{format_datetime(dt)} ({dt.tzname()})"
+
+
+def received_header(
+    conf: SimConfig, helo: str | None, client_name: str, client_addr: str, proto: str, qid: str,
+    recipients: list[str], tls: TLSInfo | None, now: float,
+) -> str:
+    lines = [f"Received: from {helo or client_name} ({client_name} [{client_addr}])"]
+    if tls and conf.received_header:
+        lines.append(f"\t(using {tls.protocol_cipher}")
+        lines.append(f"\t {tls.details})")
+        lines.append("\t(No client certificate requested)")
+    lines.append(f"\tby {conf.myhostname} (Postfix) with {proto} id {qid}")
+    when = _date(now)
+    if len(recipients) == 1:
+        lines.append(f"\tfor <{recipients[0]}>; {when}")
+    else:
+        lines[-1] += f"; {when}"
+    return "\n".join(lines)
+
+
+def compose(
+    content: bytes, sender: str, recipient: str, received: str, conf: SimConfig, qid: str, now: float
+) -> bytes:
+    """The message as virtual(8) writes it: envelope headers, Received, the text, missing headers added."""
+    text = content.replace(b"\r\n", b"\n")
+    head, sep, body = text.partition(b"\n\n")
+    if not sep and not (head.split(b"\n", 1)[0].find(b":") > 0):
+        head, body = b"", text  # no header section at all
+    names = {line.split(b":", 1)[0].strip().lower() for line in head.split(b"\n") if b":" in line and not line[:1].isspace()}
+    added = []
+    if b"message-id" not in names:
+        added.append(f"Message-Id: <{time.strftime('%Y%m%d%H%M%S', time.localtime(now))}.{qid}@{conf.myhostname}>")
+    if b"date" not in names:
+        added.append(f"Date: {_date(now)}")
+    if b"from" not in names:
+        added.append(f"From: {sender or 'MAILER-DAEMON'}")
+    top = [f"Return-Path: <{sender}>", f"X-Original-To: {recipient}", f"Delivered-To: {recipient}", received]
+    out = "\n".join(top).encode() + b"\n"
+    if head:
+        out += head.rstrip(b"\n") + b"\n"
+    if added:
+        out += "\n".join(added).encode() + b"\n"
+    out += b"\n" + body
+    if not out.endswith(b"\n"):
+        out += b"\n"
+    return out
+
+
+def deliver(maildir: Path, message: bytes) -> Path:
+    """Write one message into a Maildir (tmp/, then rename into new/), creating the folders if needed."""
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    tmp = maildir / "tmp" / f"{int(now)}.P{os.getpid()}R{random.randrange(1 << 30):x}.{socket.gethostname()}"
+    with open(tmp, "xb") as f:
+        f.write(message)
+    st = tmp.stat()
+    final = maildir / "new" / f"{int(now)}.V{st.st_dev:x}I{st.st_ino:x}M{int((now % 1) * 1e6)}.{socket.gethostname()}"
+    os.rename(tmp, final)
+    return final

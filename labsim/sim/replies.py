@@ -1,0 +1,88 @@
+"""Postfix 3.7 smtpd's behaviour as data: reply texts, TLS levels, what is allowed before TLS.
+
+Every text here was read off the lab's real Postfix 3.7.11 (see ``tests/test_sim_parity.py``, which
+checks them against it, and ``../shared/FACTS.md``). ``server.py`` takes its words from here only.
+"""
+
+from __future__ import annotations
+
+#: ``smtpd_tls_security_level`` values the simulator models (the lesson's three).
+LEVELS = ("none", "may", "encrypt")
+
+#: At ``encrypt``, the commands Postfix runs before STARTTLS (its SMTPD_CMD_FLAG_PRE_TLS); every other
+#: known command gets ``MUST_STARTTLS``. Unknown commands still get ``UNKNOWN_COMMAND``.
+ALLOWED_BEFORE_TLS = frozenset({"HELO", "EHLO", "STARTTLS", "NOOP", "QUIT", "XCLIENT", "XFORWARD"})
+
+#: EHLO keywords after the host name, in Postfix's order; STARTTLS only while TLS is possible and not
+#: yet active. SIZE carries ``message_size_limit``.
+EHLO_KEYWORDS = ("PIPELINING", "SIZE", "VRFY", "ETRN", "STARTTLS", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN",
+                 "SMTPUTF8", "CHUNKING")
+
+#: The order of commands in the ``disconnect from ... ehlo=1 ... commands=N`` log line.
+LOG_ORDER = ("helo", "ehlo", "xclient", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset",
+             "noop", "vrfy", "etrn", "quit", "unknown")
+
+#: MAIL FROM and RCPT TO parameters Postfix accepts (others: ``UNSUPPORTED_OPTION``).
+MAIL_PARAMETERS = frozenset({"SIZE", "BODY", "SMTPUTF8", "RET", "ENVID", "AUTH"})
+RCPT_PARAMETERS = frozenset({"NOTIFY", "ORCPT"})
+BODY_TYPES = frozenset({"7BIT", "8BITMIME"})
+
+# --- replies ---------------------------------------------------------------------------------------------
+OK = "250 2.0.0 Ok"
+MAIL_OK = "250 2.1.0 Ok"
+RCPT_OK = "250 2.1.5 Ok"
+BYE = "221 2.0.0 Bye"
+QUEUED = "250 2.0.0 Ok: queued as {queue_id}"
+START_DATA = "354 End data with <CR><LF>.<CR><LF>"
+HELO_OK = "250 {myhostname}"
+VRFY_OK = "252 2.0.0 {address}"
+
+READY_TLS = "220 2.0.0 Ready to start TLS"
+TLS_ALREADY_ACTIVE = "554 5.5.1 Error: TLS already active"
+TLS_NOT_AVAILABLE = "454 4.7.0 TLS not available due to local problem"
+NOT_IMPLEMENTED = "502 5.5.1 Error: command not implemented"
+MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
+
+UNKNOWN_COMMAND = "500 5.5.2 Error: command not recognized"
+BAD_SYNTAX = "500 5.5.2 Error: bad syntax"
+TOO_MANY_ERRORS = "421 4.7.0 {myhostname} Error: too many errors"
+TIMEOUT = "421 4.4.2 {myhostname} Error: timeout exceeded"
+
+SYNTAX_HELO = "501 Syntax: HELO hostname"
+SYNTAX_EHLO = "501 Syntax: EHLO hostname"
+SYNTAX_STARTTLS = "501 5.5.4 Syntax: STARTTLS"
+SYNTAX_MAIL = "501 5.5.4 Syntax: MAIL FROM:<address>"
+SYNTAX_RCPT = "501 5.5.4 Syntax: RCPT TO:<address>"
+SYNTAX_DATA = "501 5.5.4 Syntax: DATA"
+SYNTAX_RSET = "501 5.5.4 Syntax: RSET"
+SYNTAX_VRFY = "501 5.5.4 Syntax: VRFY address [SMTPUTF8]"
+SYNTAX_ETRN = "500 Syntax: ETRN domain"
+SYNTAX_XCLIENT = "501 5.5.4 Syntax: XCLIENT attribute=value..."
+BAD_SENDER = "501 5.1.7 Bad sender address syntax"
+BAD_RECIPIENT = "501 5.1.3 Bad recipient address syntax"
+BAD_SIZE = "501 5.5.4 Bad message size syntax"
+TOO_BIG = "552 5.3.4 Message size exceeds fixed limit"
+UNSUPPORTED_OPTION = "555 5.5.4 Unsupported option: {option}"
+
+NESTED_MAIL = "503 5.5.1 Error: nested MAIL command"
+NEED_MAIL = "503 5.5.1 Error: need MAIL command"
+NEED_RCPT = "503 5.5.1 Error: need RCPT command"
+AUTH_NOT_ENABLED = "503 5.5.1 Error: authentication not enabled"
+ETRN_UNAVAILABLE = "459 <{domain}>: service unavailable"
+
+RELAY_DEFERRED = "454 4.7.1 <{address}>: Relay access denied"  # defer_unauth_destination
+RELAY_REJECTED = "554 5.7.1 <{address}>: Relay access denied"  # reject_unauth_destination
+DATA_TOO_BIG = "552 5.3.4 Error: message file too big"
+
+# --- log lines (maillog_file), as Postfix words them ------------------------------------------------------
+LOG_CONNECT = "connect from {client}"
+LOG_DISCONNECT = "disconnect from {client} {counts}"
+LOG_LOST = "lost connection after {command} from {client}"
+LOG_TIMEOUT = "timeout after {command} from {client}"
+LOG_TOO_MANY_ERRORS = "too many errors after {command} from {client}"
+LOG_TLS = "{kind} TLS connection established from {client}: {summary}"
+LOG_TLS_ACCEPT_ERROR = "SSL_accept error from {client}: -1"
+LOG_REJECT = "{queue_id}: reject: {command} from {client}: {reply}; from=<{sender}> to=<{recipient}> proto={proto} helo=<{helo}>"
+LOG_CLIENT = "{queue_id}: client={client}"
+LOG_PIPELINING = "improper command pipelining after {command} from {client}: {rest}"
+LOG_CERT_PROBLEM = 'warning: cannot get {algorithm} {what} from file "{path}": disabling TLS support'

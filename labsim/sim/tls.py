@@ -1,0 +1,136 @@
+"""The simulator's TLS: a server context from main.cf's certificate parameters, and Postfix's words for it.
+
+Postfix (3.4+) takes ``smtpd_tls_chain_files`` when set (key and certificates in one or more PEM files)
+and ignores the legacy ``smtpd_tls_cert_file``/``smtpd_tls_key_file`` then. A certificate or key it cannot
+load does not stop smtpd: it logs ``warning: cannot get RSA certificate from file "...": disabling TLS
+support`` and answers STARTTLS with ``454 4.7.0 TLS not available due to local problem``. ``load`` returns
+``(None, warnings)`` in that case, and the server behaves the same.
+"""
+
+from __future__ import annotations
+
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import replies
+
+_VERSIONS = {
+    "SSLv3": ssl.TLSVersion.SSLv3,
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+_ORDER = ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+
+
+@dataclass
+class ServerTLS:
+    """A usable server context and what the handshake summary needs to say about its key."""
+
+    context: ssl.SSLContext
+    signature: str  # "RSA-PSS (2048 bits)" or "ECDSA (prime256v1)"
+
+
+def protocol_range(spec: str) -> tuple[str, str]:
+    """``>=TLSv1``, ``<=TLSv1.3``, ``!SSLv2, !TLSv1`` ... to (lowest, highest) protocol names."""
+    allowed = list(_ORDER)
+    for item in spec.replace(",", " ").split():
+        if item.startswith(">="):
+            name = item[2:]
+            if name in _ORDER:
+                allowed = [p for p in allowed if _ORDER.index(p) >= _ORDER.index(name)]
+        elif item.startswith("<="):
+            name = item[2:]
+            if name in _ORDER:
+                allowed = [p for p in allowed if _ORDER.index(p) <= _ORDER.index(name)]
+        elif item.startswith("!"):
+            allowed = [p for p in allowed if p != item[1:]]
+        elif item in _ORDER:
+            pass  # a positive list: Postfix treats the excluded ones by their absence; keep it simple
+    if not allowed:
+        allowed = ["TLSv1.2", "TLSv1.3"]
+    return allowed[0], allowed[-1]
+
+
+def _key_algorithm(cert_path: str) -> tuple[str, str]:
+    """("RSA", "RSA-PSS (2048 bits)") or ("ECDSA", "ECDSA (prime256v1)") for a PEM certificate."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+        key = cert.public_key()
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            curve = {"secp256r1": "prime256v1"}.get(key.curve.name, key.curve.name)
+            return "ECDSA", f"ECDSA ({curve})"
+        if isinstance(key, rsa.RSAPublicKey):
+            return "RSA", f"RSA-PSS ({key.key_size} bits)"
+    except Exception:
+        pass
+    return "RSA", "RSA-PSS (2048 bits)"
+
+
+def _split_chain_files(files: list[str]) -> tuple[str, str] | None:
+    """``smtpd_tls_chain_files`` (key first, then its chain) as one combined PEM for ssl."""
+    pem = ""
+    for name in files:
+        pem += Path(name).read_text() + "\n"
+    tmp = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
+    tmp.write(pem)
+    tmp.close()
+    Path(tmp.name).chmod(0o600)
+    return tmp.name, tmp.name
+
+
+def load(cert_file: str, key_file: str, chain_files: list[str], protocols: str) -> tuple[ServerTLS | None, list[str]]:
+    """A server context, or None and the warnings Postfix would log for an unusable cert or key."""
+    combined: str | None = None
+    if chain_files:
+        try:
+            cert_file, key_file = _split_chain_files(chain_files)  # type: ignore[misc]
+            combined = cert_file
+        except OSError:
+            return None, [f'warning: cannot load chain files {", ".join(chain_files)}: disabling TLS support']
+    algorithm, signature = _key_algorithm(cert_file)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        try:
+            context.load_cert_chain(cert_file, key_file or cert_file)
+        except (OSError, ssl.SSLError) as error:
+            text = str(error).lower()
+            bad_key = "key values mismatch" in text or (
+                Path(cert_file).is_file() and not Path(key_file or cert_file).is_file()
+            ) or ("pem lib" in text and Path(cert_file).is_file())
+            what, path = ("private key", key_file or cert_file) if bad_key else ("certificate", cert_file)
+            return None, [replies.LOG_CERT_PROBLEM.format(algorithm=algorithm, what=what, path=path)]
+    finally:
+        if combined:
+            Path(combined).unlink(missing_ok=True)
+    low, high = protocol_range(protocols)
+    for attr, name in (("minimum_version", low), ("maximum_version", high)):
+        try:
+            setattr(context, attr, _VERSIONS[name])
+        except (ValueError, KeyError):
+            pass
+    context.options |= ssl.OP_NO_COMPRESSION
+    return ServerTLS(context, signature), []
+
+
+def summary(ssl_object: ssl.SSLObject | ssl.SSLSocket, signature: str) -> tuple[str, str]:
+    """Postfix's handshake summary, split as its log line and its Received: header need it.
+
+    ``TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)`` and
+    ``key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256``. Python's ssl does not
+    say which group the key exchange used; X25519 is what OpenSSL picks first with every client the
+    lesson uses (the real Postfix says the same in the parity tests).
+    """
+    version = ssl_object.version() or "TLS"
+    cipher = ssl_object.cipher()
+    name, bits = (cipher[0], cipher[2]) if cipher else ("unknown", 0)
+    return (
+        f"{version} with cipher {name} ({bits}/{bits} bits)",
+        f"key-exchange X25519 server-signature {signature} server-digest SHA256",
+    )
