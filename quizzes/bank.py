@@ -16,6 +16,10 @@ explicit ``directory`` points elsewhere (tests use temporary banks). A file look
         references: [...]
         verify: [{kind: parameter_exists, name: smtpd_tls_cert_file}]
 
+Choice order: authors may write the right choice first; unless a question says ``shuffle: false``,
+the loader puts its choices in a fixed order derived from the question id (a CRC32-seeded shuffle), so
+every face shows the same letters and the right answer is not always A.
+
 Any error (YAML syntax, schema, duplicate id) raises :class:`BankError` naming the file, the question
 id and the line, and nothing is returned: a half-loaded bank would silently shrink an exam.
 
@@ -49,6 +53,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,12 +199,21 @@ def parse_file(path: Path) -> tuple[list[Question], list[str]]:
         data = _strip_lines(raw)
         data.update(source=name, line=line)
         try:
-            questions.append(Question.model_validate(data))
+            questions.append(_ordered(Question.model_validate(data)))
         except ValidationError as exc:
             for err in exc.errors():
                 where = ".".join(str(p) for p in err["loc"]) or "question"
                 problems.append(f"{name}:{_line_of(raw, err['loc'])}: {qid}: {where}: {err['msg']}")
     return questions, problems
+
+
+def _ordered(q: Question) -> Question:
+    """The question with its choices in their presentation order (stable across runs and machines)."""
+    if not q.shuffle or not q.choices:
+        return q
+    choices = list(q.choices)
+    random.Random(zlib.crc32(q.id.encode())).shuffle(choices)
+    return q.model_copy(update={"choices": choices})
 
 
 def load_bank(directory: str | os.PathLike[str] | None = None) -> Bank:

@@ -132,6 +132,7 @@ class Question(_Strict):
     choices: list[Choice] = []
     answers: list[str] = []  # fill-in: every accepted answer, the canonical one first
     case_sensitive: bool = True  # fill-in: commands, parameters and paths are case-sensitive
+    shuffle: bool = True  # choices are shown in a fixed order derived from the id (see bank.py)
     explanation: str = ""
     references: list[str] = []
     verify: list[Verify] = []
