@@ -1,0 +1,187 @@
+"""The course site: `mkdocs build --strict` passes, and what it generates agrees with its sources.
+
+The site states facts that other parts own (the question bank, `postconf -d`, the simulator's replies, the
+labsim commands, the notebooks); these tests check that the built pages say what those sources say now.
+The build runs once per test session (``built_site()``), shared with tests/test_site_browser.py.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from functools import lru_cache
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts" / "gen_site"))
+import sitegen  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@lru_cache(maxsize=1)
+def built_site() -> tuple[Path, str, float]:
+    """Build the site once into a temporary directory: (site dir, build output, seconds)."""
+    out = Path(tempfile.mkdtemp(prefix="course-site-"))
+    atexit.register(shutil.rmtree, out, True)
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env.pop("MAIL_CONFIG", None)  # postconf -d must read the packaged defaults
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    took = time.monotonic() - t0
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{log}"
+    return out / "", log, took
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    return built_site()[0]
+
+
+def page_text(path: Path) -> str:
+    """The visible text of a built page, roughly: tags dropped, entities decoded."""
+    html = path.read_text(encoding="utf-8")
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r"</?(span|code|a|strong|em|b|i|kbd|abbr)\b[^>]*>", "", html)  # inline: no word break
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_build_is_strict_and_warning_free():
+    _site, log, took = built_site()
+    assert "WARNING" not in log, log
+    assert took < 90, f"the site build took {took:.0f} s"
+
+
+def test_every_nav_page_is_built(site: Path):
+    for page in ("index.html", "objectives.html", "lessons/index.html", "lab/index.html", "lab/commands.html",
+                 "lab/troubleshooting.html", "config.html", "quiz/index.html", "quiz/exam.html",
+                 "reference/postconf.html", "reference/smtp-replies.html", "reference/glossary.html",
+                 "instructor.html", "search/search_index.js"):
+        assert (site / page).is_file(), page
+
+
+def test_home_says_how_to_start(site: Path):
+    text = page_text(site / "index.html")
+    assert "make lab" in text and "make test" in text
+    assert "202-450" in text and "211.1" in text
+
+
+def test_nothing_is_loaded_from_the_internet(site: Path):
+    """Offline: no script, stylesheet, font or image from another host (links to read are fine)."""
+    bad = []
+    for page in site.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        for m in re.finditer(r"<(script|link|img|iframe|source)\b[^>]*?\b(src|href)=[\"']?((?:https?:)?//[^\"' >]+)", html):
+            tag, _attr, url = m.groups()
+            if tag == "link" and re.search(r'rel="?(canonical|alternate)', m.group(0)):
+                continue
+            bad.append(f"{page.relative_to(site)}: <{tag}> {url}")
+        if "fonts.googleapis" in html or "fonts.gstatic" in html:
+            bad.append(f"{page.relative_to(site)}: Google fonts")
+    assert not bad, "\n".join(sorted(set(bad))[:20])
+
+
+def test_postconf_reference_matches_live_postconf(site: Path):
+    """Every default on the reference page is what `postconf -d` says on this machine, now."""
+    if not shutil.which("postconf") and not Path("/usr/sbin/postconf").exists():
+        pytest.skip("postconf is not installed")
+    live = sitegen.postconf_defaults()
+    assert not live.unknown
+    html = (site / "reference" / "postconf.html").read_text(encoding="utf-8")
+    assert f"Postfix {live.version}" in unescape(html)
+    rows = {}
+    for m in re.finditer(r'<tr>\s*<td><span id="([a-z_A-Z]+)"></span><code>\1</code></td>\s*<td>(.*?)</td>', html, re.S):
+        cell = unescape(re.sub(r"<[^>]+>", "", m.group(2))).strip()
+        rows[m.group(1)] = "" if cell == "(empty)" else cell
+    assert set(rows) == {name for _g, name, _d in sitegen.TLS_PARAMETERS}
+    for name, value in live.values.items():
+        assert rows[name] == value, f"{name}: page says {rows[name]!r}, postconf -d says {value!r}"
+    # the facts the lessons lean on
+    assert rows["smtpd_tls_security_level"] == ""
+    assert rows["smtpd_tls_key_file"] == "$smtpd_tls_cert_file"
+
+
+def test_reply_table_comes_from_the_simulator(site: Path):
+    from labsim.sim import replies
+
+    text = page_text(site / "reference" / "smtp-replies.html")
+    for name in ("READY_TLS", "MUST_STARTTLS", "TLS_ALREADY_ACTIVE", "NOT_IMPLEMENTED", "TLS_NOT_AVAILABLE",
+                 "SYNTAX_STARTTLS", "UNKNOWN_COMMAND", "BYE"):
+        assert getattr(replies, name) in text, name
+
+
+def test_labsim_commands_are_listed(site: Path):
+    text = page_text(site / "lab" / "commands.html")
+    for name, _help, _opts in sitegen.labsim_commands():
+        assert f"labsim {name}" in text
+
+
+def test_quiz_bank_json_is_the_bank(site: Path):
+    data = json.loads((site / "assets" / "quiz-bank.json").read_text(encoding="utf-8"))
+    js = (site / "assets" / "quiz-bank.js").read_text(encoding="utf-8")
+    assert js.startswith("window.QUIZ_BANK = {")
+    from quizzes import bank as qbank
+
+    if not any(qbank.bank_dir().glob("*.yaml")):
+        assert data["sample"] is True
+        return
+    exported = json.loads(qbank.to_json())
+    assert data["sample"] is False
+    assert [q["id"] for q in data["questions"]] == [q["id"] for q in exported["questions"]]
+    by_id = {q["id"]: q for q in exported["questions"]}
+    for q in data["questions"]:
+        src = by_id[q["id"]]
+        for key in ("type", "objectives", "area", "answers", "case_sensitive", "choose"):
+            assert q[key] == src[key], (q["id"], key)
+        assert [c["correct"] for c in q["choices"]] == [c["correct"] for c in src["choices"]]
+        assert q["prompt_html"]
+    assert set(data["objectives"]) == set(exported["objectives"])
+    assert set(data["areas"]) == set(exported["areas"])
+
+
+def test_objectives_map_counts_come_from_the_bank(site: Path):
+    data = json.loads((site / "assets" / "quiz-bank.json").read_text(encoding="utf-8"))
+    qs = data["questions"]
+    text = page_text(site / "objectives.html")
+    assert f"The bank holds {len(qs)} questions" in text
+    for oid in data["objectives"]:
+        n = sum(oid in q["objectives"] for q in qs)
+        single = sum(oid in q["objectives"] and q["type"] == "single" for q in qs)
+        assert f"{n} ({single} single," in text, oid
+    for aid, area in data["areas"].items():
+        n = sum(q["area"] == aid for q in qs)
+        assert re.search(rf"\({re.escape(aid)}\) {area['weight']} {n}\b", text), aid
+
+
+def test_text_to_html_escapes_and_marks_code():
+    assert sitegen.text_to_html("Use `postconf -e` for <user@domain>") == \
+        "<p>Use <code>postconf -e</code> for &lt;user@domain&gt;</p>"
+    assert "<pre><code>a &lt; b</code></pre>" in sitegen.text_to_html("x\n```\na < b\n```\n")
+
+
+def test_every_notebook_is_a_lesson_page_with_a_download(site: Path):
+    nbs = sitegen.notebooks()
+    lessons = page_text(site / "lessons" / "index.html")
+    if not nbs:
+        assert "No lesson notebook" in lessons
+        return
+    for nb in nbs:
+        page = site / "lessons" / (nb.path.stem + ".html")
+        assert page.is_file(), page
+        assert (site / "lessons" / nb.path.name).read_bytes() == nb.path.read_bytes()
+        html = page.read_text(encoding="utf-8")
+        assert f'href="{nb.path.name}" download' in html
+        assert nb.title in lessons
+    assert not list((ROOT / "docs").rglob("*.ipynb")), "notebooks are brought in at build time, not copied"
