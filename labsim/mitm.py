@@ -39,13 +39,14 @@ import click
 from . import mitm_tls
 from .errors import LabError, PortInUseError
 from .settings import Settings
+from .sim import replies
 
 MODES = ("observe", "strip", "tamper")
 DEFAULT_FIND = "pay account 1234"
 DEFAULT_REPLACE = "pay account 6666"
-#: What Postfix 3.7 answers to STARTTLS at smtpd_tls_security_level=none (FACTS.md): the stripper
-#: pretends to be a server without TLS.
-STARTTLS_REFUSED = b"502 5.5.1 Error: command not implemented\r\n"
+#: What Postfix 3.7 answers to STARTTLS at smtpd_tls_security_level=none (FACTS.md, the one reply table
+#: in labsim.sim.replies): the stripper pretends to be a server without TLS.
+STARTTLS_REFUSED = replies.NOT_IMPLEMENTED.encode() + b"\r\n"
 UPSTREAM_DOWN = b"421 4.3.0 Service not available: the server behind the attacker does not answer\r\n"
 MAX_LINE = 1 << 20  # a "line" longer than this is relayed as it is
 
@@ -493,7 +494,8 @@ def mitm_command(listen: str | None, upstream: str | None, mode: str, find: str,
         sys.exit(1)
     (lh, lp), (uh, up) = m.listen, m.upstream
     console.print(f"[bold]attacker in the middle ({mode})[/]: clients of {lh}:{lp} reach {uh}:{up}")
-    console.print(f"try: swaks --server {lh}:{lp} --to student@{settings.domain} --tls-optional")
+    body = f" --body '{find}'" if mode == "tamper" else ""
+    console.print(f"try: swaks --server {lh}:{lp} --to student@{settings.domain} --tls-optional{body}")
     console.print(f"transcript: {m.log_path}   (Ctrl-C to stop)")
     try:
         while True:
