@@ -45,20 +45,30 @@ def bare() -> Iterator[Settings]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Settings]:
-    """A real Postfix lab at smtpd_tls_security_level=may (the stock Debian setting), for this module."""
-    if not postfix.installed() or os.geteuid() != 0:
+@pytest.fixture(scope="module", params=["postfix", "sim"])
+def lab(request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """A lab at smtpd_tls_security_level=may (the stock Debian setting), for this module: the real Postfix,
+    then the simulator (an attacker must fool a client the same way whichever server is behind it)."""
+    backend = request.param
+    if backend == "postfix" and (not postfix.installed() or os.geteuid() != 0):
         pytest.skip("needs root and Debian's postfix package")
     home = _tmp_home("labsim-mitm-")
     smtp, mitm = free_ports(2)
-    s = Settings(home=home / "lab", smtp_port=smtp, mitm_port=mitm, backend="postfix")
+    s = Settings(home=home / "lab", smtp_port=smtp, mitm_port=mitm, backend=backend)
     postfix.create_config(s)
-    postfix.start(s)
+    if backend == "postfix":
+        postfix.start(s)
+    else:
+        from labsim.sim import control
+
+        control.start(s)
     try:
         yield s
     finally:
-        postfix.stop(s)
+        if backend == "postfix":
+            postfix.stop(s)
+        else:
+            control.stop(s)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -174,7 +184,6 @@ def test_listen_port_in_use_and_non_loopback_are_clear_errors(bare: Settings) ->
 
 # --- against the real Postfix lab ----------------------------------------------------------------------
 
-@pytest.mark.postfix
 def test_observe_plaintext_session_shows_the_message(lab: Settings) -> None:
     t = token()
     with Mitm(lab, "observe") as m:
@@ -188,7 +197,6 @@ def test_observe_plaintext_session_shows_the_message(lab: Settings) -> None:
     assert f"secret {t}" in transcript_file(lab).read_text()
 
 
-@pytest.mark.postfix
 def test_observe_starttls_session_shows_only_the_handshake_and_byte_counts(lab: Settings) -> None:
     t = token()
     with Mitm(lab, "observe") as m:
@@ -211,7 +219,6 @@ def test_observe_starttls_session_shows_only_the_handshake_and_byte_counts(lab: 
     assert delivered(lab, f"secret {t}")
 
 
-@pytest.mark.postfix
 def test_strip_fools_tls_optional_and_tls_required_refuses(lab: Settings) -> None:
     fooled, careful = token(), token()
     with Mitm(lab, "strip") as m:
@@ -229,7 +236,6 @@ def test_strip_fools_tls_optional_and_tls_required_refuses(lab: Settings) -> Non
     assert delivered(lab, f"pay {careful}", timeout=1.0) is None
 
 
-@pytest.mark.postfix
 def test_posttls_finger_reports_no_tls_through_the_stripper_at_any_level(lab: Settings) -> None:
     """posttls-finger never sends mail, so it neither goes on nor refuses: it reports. Directly it prints
     "Untrusted TLS connection established" (self-signed snakeoil); behind the stripper, at -l may and at
@@ -257,7 +263,6 @@ def test_posttls_finger_reports_no_tls_through_the_stripper_at_any_level(lab: Se
     assert m.text().count("STRIPPED") == 2
 
 
-@pytest.mark.postfix
 def test_tamper_changes_the_delivered_message(lab: Settings) -> None:
     t = token()
     with Mitm(lab, "tamper") as m:
