@@ -222,3 +222,53 @@ def judge_reply(v: SmtpReply, lines: list[str]) -> str | None:
 
 def needs_live(q: Question) -> bool:
     return any(v.kind == "smtp_reply" for v in q.verify)
+
+
+# --- which questions must carry a verify block ---------------------------------------------------------
+REPLY_LINE = re.compile(r"\b([2-5]\d\d [2-5]\.\d{1,3}\.\d{1,3})\b")
+PACKAGE_PATHS = ("/etc/postfix", "/var/spool/postfix", "/usr/sbin/", "/usr/lib/postfix", "/usr/bin/")
+POSTFIX_COMMANDS = {"postconf", "postfix", "postqueue", "postsuper", "postmap", "postalias", "newaliases",
+                    "mailq", "sendmail", "posttls-finger", "postcat", "postdrop"}
+
+
+def answer_texts(q: Question) -> list[str]:
+    """What the question says is right: fill-in answers, or the text of the right choices."""
+    return list(q.answers) if q.type == "fill" else [c.text for c in q.choices if c.correct]
+
+
+def missing_verification(q: Question, parameters: set[str]) -> list[str]:
+    """Facts in Q's right answers that the machine can show but no verify block checks.
+
+    - a Postfix parameter name: needs postconf_default/parameter_exists for it (or an smtp_reply that sets it);
+    - an SMTP reply ("530 5.7.0 ..."), or a bare reply code in a question tagged reply-codes: needs an
+      smtp_reply expecting it;
+    - a path under the Postfix package's directories: needs path_exists, or a postconf_default whose value
+      is the path or its directory;
+    - a Postfix command given as the whole answer: needs command_exists or path_exists.
+    """
+    named = {getattr(v, "name", None) for v in q.verify if v.kind in ("postconf_default", "parameter_exists")}
+    named |= {k for v in q.verify if isinstance(v, SmtpReply) for k in v.settings}
+    expected = [e for v in q.verify if isinstance(v, SmtpReply) for e in (v.expect, v.expect_prefix) if e]
+    paths = {v.path.rstrip("/") for v in q.verify if isinstance(v, PathExists)}
+    paths |= {v.value.rstrip("/") for v in q.verify if isinstance(v, PostconfDefault) and v.value.startswith("/")}
+    commands = {v.name for v in q.verify if isinstance(v, CommandExists)}
+    commands |= {os.path.basename(v.path) for v in q.verify if isinstance(v, PathExists)}
+    problems: list[str] = []
+    for text in answer_texts(q):
+        for token in set(re.findall(r"[a-z][a-z0-9_]*_[a-z0-9_]+", text)):
+            if token in parameters and token not in named:
+                problems.append(f"parameter {token} is not checked (add parameter_exists or postconf_default)")
+        for reply in REPLY_LINE.findall(text):
+            if not any(e.startswith(reply) for e in expected):
+                problems.append(f"reply {reply!r} is not checked by an smtp_reply block")
+        if "reply-codes" in q.tags and re.fullmatch(r"[2-5]\d\d", text.strip()):
+            if not any(e.startswith(text.strip()) for e in expected):
+                problems.append(f"reply code {text.strip()} is not checked by an smtp_reply block")
+        for path in re.findall(r"(?<![\w.])/[\w./-]+", text):
+            path = path.rstrip("/.")
+            if path.startswith(PACKAGE_PATHS) and path not in paths and os.path.dirname(path) not in paths:
+                problems.append(f"path {path} is not checked (add path_exists or postconf_default)")
+        word = text.strip()
+        if os.path.basename(word) in POSTFIX_COMMANDS and os.path.basename(word) not in commands:
+            problems.append(f"command {word} is not checked (add command_exists)")
+    return sorted(set(problems))
