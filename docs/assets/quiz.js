@@ -143,10 +143,11 @@
       self.node.classList.toggle("quiz-q--right", ok);
       self.node.classList.toggle("quiz-q--wrong", !ok);
       var given = self.response();
+      var unanswered = q.type === "fill" ? !String(given).trim() : given.length === 0;
       feedback.hidden = false;
-      feedback.className = "quiz-feedback " + (ok ? "quiz-feedback--right" : "quiz-feedback--wrong");
+      feedback.className = "quiz-feedback " + (ok ? "quiz-feedback--right" : unanswered ? "quiz-feedback--wrong quiz-feedback--unanswered" : "quiz-feedback--wrong");
       feedback.innerHTML = "";
-      feedback.appendChild(el("p", { class: "quiz-verdict", text: ok ? "✔ Correct." : "✘ Incorrect." }));
+      feedback.appendChild(el("p", { class: "quiz-verdict", text: ok ? "✔ Correct." : unanswered ? "✘ Not answered." : "✘ Incorrect." }));
       if (!ok) {
         feedback.appendChild(el("p", { class: "quiz-expected" }, [
           "The answer: ", el("code", { text: canonical(q) }),
