@@ -128,6 +128,7 @@ class Mitm:
         self._server: asyncio.base_events.Server | None = None
         self._stopping: asyncio.Event | None = None
         self._error: BaseException | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- the transcript ---------------------------------------------------------------------------
     @property
@@ -232,8 +233,7 @@ class Mitm:
         host, port = self.listen
         self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
         ready.set()
-        tasks: set[asyncio.Task[None]] = set()
-        self._tasks = tasks
+        tasks = self._tasks
         async with self._server:
             await self._stopping.wait()
             self._server.close()
@@ -244,11 +244,15 @@ class Mitm:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._sessions += 1
+        n = self._sessions
         task = asyncio.current_task()
         if task:
             self._tasks.add(task)
         try:
-            await _Session(self, self._sessions, reader, writer).run()
+            await _Session(self, n, reader, writer).run()
+        except Exception as e:  # noqa: BLE001 - one broken session must not stop the attacker
+            self._emit(n, "MITM", f"internal error, session dropped: {type(e).__name__}: {e}")
+            writer.close()
         finally:
             self._closed += 1
             if task:
@@ -294,6 +298,15 @@ class _Session:
             done, pending = await asyncio.wait({c2s, s2c}, return_when=asyncio.FIRST_COMPLETED)
             who = "client" if c2s in done else "server"
             self.log("MITM", f"the {who} closed the connection")
+            if c2s in done and pending:
+                # The client may only have stopped sending (shutdown after QUIT, a pipe into
+                # openssl s_client): pass the half-close on and let the server's last words through.
+                try:
+                    if self.swriter.can_write_eof():
+                        self.swriter.write_eof()
+                except (OSError, RuntimeError):
+                    pass
+                _, pending = await asyncio.wait(pending, timeout=5)
         except asyncio.CancelledError:
             self.log("MITM", "attacker stopped; connection dropped")
             pending = {c2s, s2c}

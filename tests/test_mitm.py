@@ -219,6 +219,20 @@ def test_observe_starttls_session_shows_only_the_handshake_and_byte_counts(lab: 
     assert delivered(lab, f"secret {t}")
 
 
+def test_a_client_that_half_closes_still_gets_the_last_reply(lab: Settings) -> None:
+    """``printf 'EHLO x\\r\\nQUIT\\r\\n' | nc -N``: the client stops sending before the server answers."""
+    with Mitm(lab, "observe") as m:
+        with socket.create_connection((lab.host, lab.mitm_port), timeout=10) as c:
+            assert c.recv(512).startswith(b"220 ")
+            c.sendall(b"EHLO halfclose.example\r\nQUIT\r\n")
+            c.shutdown(socket.SHUT_WR)
+            got = b""
+            while chunk := c.recv(4096):
+                got += chunk
+        m.wait_closed(1)
+    assert got.endswith(b"221 2.0.0 Bye\r\n"), got
+
+
 def test_strip_fools_tls_optional_and_tls_required_refuses(lab: Settings) -> None:
     fooled, careful = token(), token()
     with Mitm(lab, "strip") as m:
