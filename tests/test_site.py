@@ -72,6 +72,15 @@ def test_every_nav_page_is_built(site: Path):
         assert (site / page).is_file(), page
 
 
+def test_each_page_has_one_title(site: Path):
+    """A stray "# word" at the start of a line in Markdown becomes a second <h1> (and a bogus TOC entry)."""
+    for page in site.rglob("*.html"):
+        if page.name == "404.html":
+            continue
+        n = len(re.findall(r"<h1\b", page.read_text(encoding="utf-8")))
+        assert n == 1, f"{page.relative_to(site)} has {n} <h1>"
+
+
 def test_home_says_how_to_start(site: Path):
     text = page_text(site / "index.html")
     assert "make lab" in text and "make test" in text
