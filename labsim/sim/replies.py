@@ -44,6 +44,7 @@ NOT_IMPLEMENTED = "502 5.5.1 Error: command not implemented"
 MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
 
 UNKNOWN_COMMAND = "500 5.5.2 Error: command not recognized"
+FORBIDDEN_COMMAND = "221 2.7.0 Error: I can break rules, too. Goodbye."  # smtpd_forbidden_commands
 BAD_SYNTAX = "500 5.5.2 Error: bad syntax"
 TOO_MANY_ERRORS = "421 4.7.0 {myhostname} Error: too many errors"
 TIMEOUT = "421 4.4.2 {myhostname} Error: timeout exceeded"
@@ -85,4 +86,5 @@ LOG_TLS_ACCEPT_ERROR = "SSL_accept error from {client}: -1"
 LOG_REJECT = "{queue_id}: reject: {command} from {client}: {reply}; from=<{sender}> to=<{recipient}> proto={proto} helo=<{helo}>"
 LOG_CLIENT = "{queue_id}: client={client}"
 LOG_PIPELINING = "improper command pipelining after {command} from {client}: {rest}"
+LOG_FORBIDDEN = "warning: non-SMTP command from {client}: {line}"
 LOG_CERT_PROBLEM = 'warning: cannot get {algorithm} {what} from file "{path}": disabling TLS support'

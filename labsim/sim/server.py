@@ -184,6 +184,7 @@ class PostfixSMTP(SMTP):
         self.errors = 0
         self.last_command = "CONNECT"
         self.queue_id: str | None = None
+        self.msg_size = 0  # Postfix keeps a SIZE= it saw until the transaction is reset, even after an error
         self.mail_time = time.time()
         self.tls_info: delivery.TLSInfo | None = None
         self._ended = False
@@ -208,6 +209,11 @@ class PostfixSMTP(SMTP):
             self.client_addr = str(peer[0])
             self.client_name = client_name(self.client_addr)
         super().connection_made(transport)
+
+    def _set_rset_state(self) -> None:
+        super()._set_rset_state()
+        self.msg_size = 0
+        self.queue_id = None
 
     def _count(self, command: str, ok: bool) -> None:
         entry = self.counts.setdefault(command.lower(), [0, 0])
@@ -307,6 +313,16 @@ class PostfixSMTP(SMTP):
                     ok = False
                     self.last_command = "UNKNOWN"
                     await self.push(replies.BAD_SYNTAX)
+                elif command not in KNOWN_COMMANDS and (
+                    command in self.conf.forbidden_words
+                    or any(p.search(line.strip()) for p in self.conf.forbidden_patterns)
+                ):
+                    # smtpd_forbidden_commands (CONNECT, GET, POST, lines not starting with a letter):
+                    # a web client or a message body sent as commands; Postfix hangs up at once.
+                    self.maillog.smtpd(replies.LOG_FORBIDDEN.format(client=self.client, line=line.strip()[:100]))
+                    await self.push(replies.FORBIDDEN_COMMAND)
+                    self._count("UNKNOWN", False)
+                    break
                 elif command not in KNOWN_COMMANDS:
                     ok = False
                     self.last_command = "UNKNOWN"
@@ -417,14 +433,15 @@ class PostfixSMTP(SMTP):
                 if not value.isdigit():
                     await self.push(replies.BAD_SIZE)
                     return False
-                if self.conf.message_size_limit and int(value) > self.conf.message_size_limit:
-                    await self.push(replies.TOO_BIG)
-                    return False
+                self.msg_size = int(value)
             elif key == "BODY" and value.upper() in replies.BODY_TYPES:
                 continue
             elif key not in replies.MAIL_PARAMETERS or key == "BODY":
                 await self.push(replies.UNSUPPORTED_OPTION.format(option=param))
                 return False
+        if self.conf.message_size_limit and self.msg_size > self.conf.message_size_limit:
+            await self.push(replies.TOO_BIG)
+            return False
         self.envelope.mail_from = address
         self.envelope.mail_options = params
         self.mail_time = time.time()

@@ -71,6 +71,8 @@ class SimConfig:
     disable_vrfy: bool
     append_at_myorigin: bool
     maillog_file: Path | None
+    forbidden_words: frozenset[str] = frozenset()
+    forbidden_patterns: tuple[re.Pattern[str], ...] = ()
     source: MainCf = field(repr=False, default=None)  # type: ignore[assignment]
 
     @classmethod
@@ -122,6 +124,11 @@ class SimConfig:
             disable_vrfy=conf.get_bool("disable_vrfy_command"),
             append_at_myorigin=conf.get_bool("append_at_myorigin"),
             maillog_file=Path(maillog) if maillog else log_file,
+            forbidden_words=frozenset(w.upper() for w in conf.get_list("smtpd_forbidden_commands") if ":" not in w
+                                      and "/" not in w and "{" not in w and "}" not in w),
+            forbidden_patterns=tuple(
+                re.compile(p, re.IGNORECASE) for p in re.findall(r"/(.+?)/", conf.get("smtpd_forbidden_commands"))
+            ),
             source=conf,
         )
 
