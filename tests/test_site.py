@@ -32,9 +32,12 @@ pytestmark = pytest.mark.slow
 @lru_cache(maxsize=1)
 def built_site() -> tuple[Path, str, float]:
     """Build the site once into a temporary directory: (site dir, build output, seconds)."""
-    out = Path(tempfile.mkdtemp(prefix="course-site-"))
+    return build(Path(tempfile.mkdtemp(prefix="course-site-")))
+
+
+def build(out: Path, **env_extra: str) -> tuple[Path, str, float]:
     atexit.register(shutil.rmtree, out, True)
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", **env_extra}
     env.pop("MAIL_CONFIG", None)  # postconf -d must read the packaged defaults
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
@@ -97,6 +100,8 @@ def test_nothing_is_loaded_from_the_internet(site: Path):
             if tag == "link" and re.search(r'rel="?(canonical|alternate)', m.group(0)):
                 continue
             bad.append(f"{page.relative_to(site)}: <{tag}> {url}")
+        if re.search(r"import\(\s*[\"']https?://", html):
+            bad.append(f"{page.relative_to(site)}: a script imports a module from the internet")
         if "fonts.googleapis" in html or "fonts.gstatic" in html:
             bad.append(f"{page.relative_to(site)}: Google fonts")
     assert not bad, "\n".join(sorted(set(bad))[:20])
@@ -194,3 +199,26 @@ def test_every_notebook_is_a_lesson_page_with_a_download(site: Path):
         assert f'href="{nb.path.name}" download' in html
         assert nb.title in lessons
     assert not list((ROOT / "docs").rglob("*.ipynb")), "notebooks are brought in at build time, not copied"
+
+
+def test_a_notebook_becomes_a_lesson_page(tmp_path: Path):
+    """The notebook pipeline, with a sample notebook, whether or not notebooks/ has any yet."""
+    nbformat = pytest.importorskip("nbformat")
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["course"] = {"objectives": ["lesson-1"], "areas": ["smtp-security"]}
+    nb.cells = [nbformat.v4.new_markdown_cell("# 01 Sample: STARTTLS by hand\n\nSome text."),
+                nbformat.v4.new_code_cell("print(reply)")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="stored output 220 2.0.0 Ready\n")]
+    nbformat.write(nb, nbs / "01-sample.ipynb")
+    site, log, _took = build(tmp_path / "site", COURSE_SITE_NOTEBOOKS=str(nbs))
+    assert "WARNING" not in log, log
+    html = (site / "lessons" / "01-sample.html").read_text(encoding="utf-8")
+    assert "stored output 220 2.0.0 Ready" in html  # the stored output, not re-executed
+    assert 'href="01-sample.ipynb" download' in html
+    assert (site / "lessons" / "01-sample.ipynb").read_bytes() == (nbs / "01-sample.ipynb").read_bytes()
+    assert not re.search(r"(src=[\"']?https?://|import\(\s*[\"']https?://)", html), "CDN script left in a lesson"
+    assert "01 Sample: STARTTLS by hand" in page_text(site / "lessons" / "index.html")
+    objectives = (site / "objectives.html").read_text(encoding="utf-8")
+    assert '<a href="lessons/01-sample.html">01 Sample: STARTTLS by hand</a>' in objectives

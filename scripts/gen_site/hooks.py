@@ -1,23 +1,27 @@
 """MkDocs hooks of the course site (mkdocs.yml: ``hooks:``). The data work is in sitegen.py.
 
 * on_config: every ``notebooks/NN-*.ipynb`` becomes a page under "Lessons" in the navigation.
-* on_files: the notebooks are added as pages *from notebooks/* (no copies in docs/), before
+* on_files: the notebooks are added as pages *from notebooks/* (symbolic links in a temporary
+  directory, no copies in docs/), before
   mkdocs-jupyter turns them into notebook pages; the question bank is written as
   ``assets/quiz-bank.json`` and ``assets/quiz-bank.js`` (the JS form loads from file:// too).
 * on_page_markdown: ``<!-- gen:NAME -->`` markers in pages are replaced by generated Markdown
   (postconf, replies, ports, commands, objectives, notebooks, bank-note).
-* on_post_page: notebook pages lose nbconvert's CDN <script> tags (MathJax, RequireJS): the site must
-  work without the internet, and the lessons have no mathematics.
+* on_post_page: notebook pages lose nbconvert's CDN scripts (MathJax, RequireJS, the mermaid.js import):
+  the site must work without the internet, and the lessons have no mathematics or diagrams.
 
 Anything missing or broken stops the build with a message that says what to do.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +70,16 @@ def _is_notebook(entry: Any) -> bool:
 
 @event_priority(100)  # before mkdocs-jupyter's on_files, so that it renders these notebooks
 def on_files(files: Files, config, **_kw):
-    for nb in _state["notebooks"]:
-        if files.get_file_from_path(nb.site_path) is None:
-            files.append(File.generated(config, nb.site_path, abs_src_path=str(nb.path)))
+    # mkdocs-jupyter wraps a File and computes its source path from src_dir + src_uri, so a notebook page
+    # needs a real src_dir: a temporary directory of symbolic links lessons/NN-*.ipynb -> notebooks/.
+    if _state["notebooks"]:
+        links = Path(tempfile.mkdtemp(prefix="course-site-notebooks-"))
+        atexit.register(shutil.rmtree, links, True)
+        (links / "lessons").mkdir()
+        for nb in _state["notebooks"]:
+            if files.get_file_from_path(nb.site_path) is None:
+                (links / nb.site_path).symlink_to(nb.path)
+                files.append(File(nb.site_path, str(links), config["site_dir"], config["use_directory_urls"]))
     data = _state["bank"].data
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     files.append(File.generated(config, "assets/quiz-bank.json", content=text))
@@ -152,8 +163,14 @@ _EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']?(?:https?:)?//[^>]*>\s
 _MATHJAX_CONFIG = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
 
 
+_INLINE_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.S | re.I)
+
+
 def on_post_page(output: str, page, config, **_kw):
     if page.file.src_uri.endswith(".ipynb"):
         output = _MATHJAX_CONFIG.sub("", output)
         output = _EXTERNAL_SCRIPT.sub("", output)
+        # nbconvert's lab template imports mermaid.js from a CDN when a notebook has a diagram
+        output = _INLINE_SCRIPT.sub(lambda m: "" if re.search(r"import\(\s*[\"']https?://", m.group(1)) else m.group(0),
+                                    output)
     return output
