@@ -1,0 +1,224 @@
+"""The ``labsim`` command: a thin click layer over labsim's functions (which notebooks and tests call)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from functools import wraps
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import acme, lab, mailbox, postfix
+from .errors import LabError
+from .settings import Settings
+
+console = Console()
+err = Console(stderr=True)
+PASS = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def friendly(fn):
+    """Turn a LabError into a clear message and a hint, exit status 1 (no traceback)."""
+
+    @wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except LabError as e:
+            err.print(f"[bold red]labsim:[/] {e.message}", highlight=False)
+            if e.detail:
+                err.print(e.detail.rstrip(), markup=False, highlight=False)
+            if e.hint:
+                err.print(f"[yellow]Hint:[/] {e.hint}", highlight=False)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="postfix-tls-lab")
+def main() -> None:
+    """A private, real Postfix lab for "Securing Postfix with TLS" (LPIC-2 202-450).
+
+    Ports and paths come from LABSIM_* environment variables (see `labsim env`).
+    """
+
+
+@main.command()
+@click.option("--backend", type=click.Choice(["auto", "postfix", "sim"]), default=None,
+              help="postfix (real, needs root), sim (simulator), auto (default: postfix where it can run).")
+@friendly
+def up(backend: str | None) -> None:
+    """Start the lab: the mail server on 127.0.0.1 and the lab's Let's Encrypt CA."""
+    s = settings()
+    chosen, why = lab.choose_backend(s, backend)
+    if (backend or s.backend) == "auto" and chosen == "sim":
+        err.print(f"[yellow]labsim:[/] {why}.")
+    st = lab.up(s, chosen)
+    console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}, home {st['home']}")
+    if not st["ca_running"]:
+        err.print("[yellow]labsim:[/] the lab CA is not running (pebble/certbot missing?): see labsim doctor")
+    console.print(f"Aim the lesson's commands at the lab:  eval \"$(labsim env)\"")
+
+
+@main.command()
+@friendly
+def down() -> None:
+    """Stop every process of the lab (its files stay under LABSIM_HOME)."""
+    lab.down(settings())
+    console.print("lab down")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@friendly
+def status(as_json: bool) -> None:
+    """Show the backend, port, certificate and key in use, TLS level, and recent log problems."""
+    st = lab.status(settings())
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+        return
+    t = Table(show_header=False, box=None)
+    for k, v in st.items():
+        if k != "problems":
+            t.add_row(k, str(v))
+    console.print(t)
+    for line in st["problems"]:
+        err.print(f"[red]log:[/] {line}", markup=True, highlight=False)
+
+
+@main.command(context_settings=PASS)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def postconf(args: tuple[str, ...]) -> None:
+    """Run the real `postconf -c <lab config dir> ARGS...` (e.g. -e 'smtpd_tls_security_level=encrypt')."""
+    proc = postfix.postconf(settings(), *args)
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    sys.exit(proc.returncode)
+
+
+@main.command()
+@friendly
+def reload() -> None:
+    """`postfix reload`: apply a changed main.cf."""
+    lab.reload(settings())
+    console.print("reloaded")
+
+
+@main.command()
+@friendly
+def restart() -> None:
+    """Stop and start the mail server (what `systemctl restart postfix` does)."""
+    lab.restart(settings())
+    console.print("restarted")
+
+
+@main.command()
+@click.option("-n", "--lines", default=30, show_default=True)
+@click.option("-f", "--follow", is_flag=True)
+@friendly
+def logs(lines: int, follow: bool) -> None:
+    """Show the lab's mail log (Postfix's maillog_file)."""
+    path = settings().log_file
+    if not path.exists():
+        raise LabError(f"No log yet at {path}.", hint="labsim up")
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    click.echo("\n".join(text))
+    if follow:
+        with open(path) as f:
+            f.seek(0, 2)
+            while True:
+                line = f.readline()
+                if line:
+                    click.echo(line, nl=False)
+                else:
+                    time.sleep(0.3)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def doctor(as_json: bool) -> None:
+    """Check the lab and say what to do about each problem."""
+    findings = lab.doctor(settings())
+    if as_json:
+        click.echo(json.dumps(lab.findings_json(findings), indent=2))
+    else:
+        for f in findings:
+            mark = "[green]ok[/]  " if f.ok else {"fail": "[red]FAIL[/]", "warn": "[yellow]warn[/]",
+                                                 "info": "[blue]info[/]"}[f.level]
+            console.print(f"{mark} {f.what}", highlight=False)
+            if not f.ok and f.hint:
+                console.print(f"      hint: {f.hint}", highlight=False)
+    sys.exit(0 if all(f.ok or f.level != "fail" for f in findings) else 1)
+
+
+@main.command(context_settings=PASS)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@friendly
+def certbot(args: tuple[str, ...]) -> None:
+    """Run the real certbot with your arguments, aimed at the lab's Let's Encrypt CA."""
+    proc = acme.certbot(settings(), list(args))
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+
+
+@main.command()
+def env() -> None:
+    """Print `export` lines that aim plain commands (postconf, postfix) at this lab: eval "$(labsim env)"."""
+    for k, v in settings().env().items():
+        click.echo(f"export {k}={v}")
+
+
+@main.command()
+@click.option("--clear", is_flag=True, help="Delete every delivered message.")
+def mail(clear: bool) -> None:
+    """List the messages delivered to the lab mailbox."""
+    s = settings()
+    if clear:
+        click.echo(f"deleted {mailbox.clear(s)} message(s)")
+        return
+    for m in mailbox.messages(s):
+        click.echo(f"{m['Date']}  from {m['From']}  subject {m['Subject']!s}")
+
+
+@main.command()
+@click.option("--backend", type=click.Choice(["auto", "postfix", "sim"]), default=None)
+@friendly
+def course(backend: str | None) -> None:
+    """Start the lab and open the course: JupyterLab on notebooks/, bound to 127.0.0.1."""
+    s = settings()
+    st = lab.up(s, backend)
+    console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}")
+    root = Path(__file__).resolve().parent.parent / "notebooks"
+    env = {**os.environ, **s.with_(backend=st["backend"]).env()}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--ip", s.host, "--port", str(s.jupyter_port),
+           "--no-browser", f"--ServerApp.root_dir={root}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    console.print(f"Opening JupyterLab on http://{s.host}:{s.jupyter_port}/ (the URL with its token follows)")
+    sys.exit(subprocess.call(cmd, env=env))
+
+
+def _register_optional() -> None:
+    """Subcommands that live beside their modules (simulator, attacker, checks)."""
+
+
+from .mitm import mitm_command  # noqa: E402  (the attacker in the middle, issue 3)
+
+main.add_command(mitm_command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

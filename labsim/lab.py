@@ -1,0 +1,319 @@
+"""The lab as a whole: up, down, status, restart, reload, doctor, over either backend.
+
+Backends: ``postfix`` (the private real Postfix instance, needs root) and ``sim`` (the aiosmtpd
+simulator, which answers like Postfix 3.7 and needs no root). Both use the same lab home, main.cf, log
+file and mailbox. The lab CA (pebble) runs beside either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from . import acme, certs, postfix
+from .errors import LabError
+from .ports import is_free
+from .settings import PORTS, Settings
+
+TLS_LEVELS_SMTPD = ("", "none", "may", "encrypt")
+
+
+# --- backend choice ----------------------------------------------------------------------------------
+
+def choose_backend(settings: Settings, requested: str | None = None) -> tuple[str, str]:
+    """(backend, why). ``auto`` picks the real Postfix where it can run, else the simulator."""
+    want = requested or settings.backend
+    if want == "postfix":
+        postfix.require_installed()
+        postfix.require_root()
+        return "postfix", "asked for"
+    if want == "sim":
+        return "sim", "asked for"
+    if not postfix.installed():
+        return "sim", "Postfix is not installed (apt-get install postfix), so the lab uses the simulator"
+    if os.geteuid() != 0:
+        return "sim", "starting a real Postfix needs root, so the lab uses the simulator"
+    return "postfix", "Postfix is installed and we are root"
+
+
+def _sim():
+    from .sim import control  # the simulator backend (labsim/sim/)
+
+    return control
+
+
+def _state(settings: Settings) -> dict[str, Any]:
+    try:
+        return json.loads(settings.state_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def backend_of(settings: Settings) -> str:
+    """The backend the lab was brought up with (or would be, if it is down)."""
+    st = _state(settings)
+    if st.get("backend"):
+        return st["backend"]
+    try:
+        return choose_backend(settings)[0]
+    except LabError:
+        return "postfix"
+
+
+def backend_running(settings: Settings, backend: str | None = None) -> bool:
+    backend = backend or backend_of(settings)
+    if backend == "postfix":
+        return postfix.is_running(settings)
+    try:
+        return _sim().is_running(settings)
+    except ImportError:
+        return False
+
+
+# --- up / down ---------------------------------------------------------------------------------------
+
+def up(settings: Settings, backend: str | None = None, *, with_ca: bool = True) -> dict[str, Any]:
+    """Create the lab if needed, start the lab CA and the backend. Safe to run twice."""
+    chosen, why = choose_backend(settings, backend)
+    current = _state(settings).get("backend")
+    if current and current != chosen and backend_running(settings, current):
+        raise LabError(
+            f"The lab is running with the {current} backend.",
+            hint=f"Stop it first (labsim down), then: labsim up --backend {chosen}",
+        )
+    postfix.create_config(settings)
+    if chosen == "postfix":
+        _ensure_master_port(settings)
+    if with_ca and acme.installed():
+        acme.start(settings)
+    if chosen == "postfix":
+        postfix.start(settings)
+    else:
+        _sim().start(settings)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_file.write_text(json.dumps({"backend": chosen, "why": why, **settings.ports()}, indent=2))
+    return status(settings)
+
+
+def down(settings: Settings) -> None:
+    """Stop everything this lab started (both backends, the CA). The lab home and its files stay."""
+    postfix.stop(settings)
+    try:
+        _sim().stop(settings)
+    except ImportError:
+        pass
+    acme.stop(settings)
+    settings.state_file.unlink(missing_ok=True)
+
+
+def restart(settings: Settings) -> None:
+    """Stop and start the mail server: what ``systemctl restart postfix`` does on a server."""
+    backend = backend_of(settings)
+    if backend == "postfix":
+        postfix.stop(settings)
+        postfix.start(settings)
+    else:
+        _sim().stop(settings)
+        _sim().start(settings)
+
+
+def reload(settings: Settings) -> None:
+    """``postfix reload``: re-read the configuration without stopping."""
+    if backend_of(settings) == "postfix":
+        postfix.reload(settings)
+    else:
+        _sim().reload(settings)
+
+
+def _ensure_master_port(settings: Settings) -> None:
+    """Keep master.cf's smtpd on the lab port, also when LABSIM_SMTP_PORT changed since create."""
+    proc = postfix.postconf(settings, "-M")
+    services = proc.stdout.splitlines()
+    inet_smtpd = [ln.split()[0] for ln in services if re.match(r"^\S+\s+inet\s.*\bsmtpd\b", ln)]
+    want = str(settings.smtp_port)
+    if want in inet_smtpd:
+        return
+    for name in inet_smtpd:
+        if re.fullmatch(r"(\S+:)?\d+", name):
+            postfix.postconf(settings, "-MX", f"{name}/inet")
+    postfix.postconf(settings, "-M", f"{want}/inet={want} inet n - n - - smtpd")
+
+
+# --- status --------------------------------------------------------------------------------------------
+
+def status(settings: Settings) -> dict[str, Any]:
+    """What a learner (or a test) needs to know about the lab, as plain data (``status --json``)."""
+    backend = backend_of(settings)
+    configured = (settings.config_dir / "main.cf").exists()
+
+    def p(name: str) -> str:
+        return postfix.get(settings, name) if configured else ""
+
+    chain_files = p("smtpd_tls_chain_files")
+    cert, key = p("smtpd_tls_cert_file"), p("smtpd_tls_key_file")
+    if chain_files:  # since Postfix 3.4 this wins over the legacy pair
+        files = [f for f in re.split(r"[\s,]+", chain_files) if f]
+        key, cert = (files[0], files[-1]) if files else ("", "")
+    running = backend_running(settings, backend)
+    banner = probe(settings) if running else None
+    return {
+        "backend": backend,
+        "running": running,
+        "banner": banner,
+        "host": settings.host,
+        "smtp_port": settings.smtp_port,
+        "domain": settings.domain,
+        "home": str(settings.home),
+        "config_dir": str(settings.config_dir),
+        "log_file": str(settings.log_file),
+        "mailbox": str(settings.mailbox),
+        "cert_file": cert,
+        "key_file": key or cert,
+        "tls_security_level": p("smtpd_tls_security_level"),
+        "lab_ca": str(settings.lab_ca),
+        "ca_running": acme.is_running(settings),
+        "acme_directory": settings.acme_directory_url,
+        "certificate_issued": acme.issued(settings),
+        "problems": recent_problems(settings),
+    }
+
+
+def probe(settings: Settings, timeout: float = 3.0) -> str | None:
+    """Connect to the lab's SMTP port and return its banner (None when no banner comes).
+
+    A new smtpd process reads main.cf when it starts and logs what it dislikes there (an invalid TLS
+    level, a key that does not match): probing makes those log lines appear for status and doctor.
+    """
+    import socket
+
+    try:
+        with socket.create_connection((settings.host, settings.smtp_port), timeout=timeout) as s:
+            f = s.makefile("rwb")
+            banner = f.readline().decode(errors="replace").strip()
+            f.write(b"QUIT\r\n")
+            f.flush()
+            f.readline()
+    except OSError:
+        banner = ""
+    time.sleep(0.3)  # postlogd writes asynchronously: let the log catch up with this smtpd
+    return banner or None
+
+
+def recent_problems(settings: Settings, lines: int = 400, keep: int = 6) -> list[str]:
+    """The last few Postfix warning/fatal/error lines of the lab log: the log line that explains it."""
+    try:
+        with open(settings.log_file, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 200_000))
+            tail = f.read().decode(errors="replace").splitlines()[-lines:]
+    except FileNotFoundError:
+        return []
+    # Only since the last start of the mail system: older problems were already fixed.
+    for i in range(len(tail) - 1, -1, -1):
+        if any(m in tail[i] for m in ("daemon started", "starting the Postfix mail system", "reload -- version")):
+            tail = tail[i:]
+            break
+    return postfix.problems("\n".join(tail))[-keep:]
+
+
+# --- doctor --------------------------------------------------------------------------------------------
+
+@dataclass
+class Finding:
+    ok: bool
+    what: str
+    hint: str = ""
+    level: str = "fail"  # fail | warn | info (when ok is False)
+
+
+def doctor(settings: Settings) -> list[Finding]:
+    """Check everything a lab needs and say, for each problem, what to do."""
+    out: list[Finding] = []
+    tools = {"postfix": "postfix", "postconf": "postfix", "posttls-finger": "postfix", "pebble": "pebble",
+             "pebble-challtestsrv": "pebble", "certbot": "certbot", "swaks": "swaks", "openssl": "openssl"}
+    missing = sorted({pkg for cmd, pkg in tools.items() if not (shutil.which(cmd) or postfix.find(cmd))})
+    out.append(Finding(not missing, "Debian packages installed" if not missing else f"missing packages: {' '.join(missing)}",
+                       f"as root: apt-get install -y {' '.join(missing)}   (or make lab)"))
+    root = os.geteuid() == 0
+    out.append(Finding(root, "running as root" if root else "not root: the real Postfix backend cannot start",
+                       "sudo labsim up, or use the simulator: labsim up --backend sim", level="warn"))
+    st = _state(settings)
+    running = bool(st) and backend_running(settings)
+    for attr, var, _default in PORTS:
+        port = getattr(settings, attr)
+        if attr == "jupyter_port":
+            continue
+        free = is_free(port, settings.host)
+        if not free and not running:
+            out.append(Finding(False, f"port {port} ({var}) is in use by another program",
+                               f"stop it (ss -ltnp 'sport = :{port}') or export {var}=<free port>"))
+    cfg = settings.config_dir / "main.cf"
+    if not cfg.exists():
+        out.append(Finding(False, f"no lab configuration yet ({cfg})", "labsim up", level="info"))
+        return out
+    level = postfix.get(settings, "smtpd_tls_security_level")
+    out.append(Finding(level in TLS_LEVELS_SMTPD, f"smtpd_tls_security_level = {level}",
+                       "the server side accepts none, may or encrypt: labsim postconf -e smtpd_tls_security_level=may"))
+    s = status(settings)
+    cert, key = s["cert_file"], s["key_file"]
+    if level not in ("", "none"):
+        out.extend(_check_cert(settings, cert, key))
+    out.append(Finding(s["running"], f"{s['backend']} backend running on {settings.host}:{settings.smtp_port}"
+                       if s["running"] else f"{s['backend']} backend not running", "labsim up"))
+    out.append(Finding(s["ca_running"], "lab CA (pebble) running" if s["ca_running"] else "lab CA (pebble) not running",
+                       "labsim up", level="warn"))
+    for line in s["problems"]:
+        out.append(Finding(False, f"Postfix log: {line}", _hint_for_log(line)))
+    return out
+
+
+def _check_cert(settings: Settings, cert: str, key: str) -> list[Finding]:
+    out: list[Finding] = []
+    from pathlib import Path
+
+    for label, path in (("certificate", cert), ("private key", key)):
+        if not path or not Path(path).exists():
+            out.append(Finding(False, f"{label} file {path or '(unset)'} does not exist",
+                               "issue one with labsim certbot certonly ..., then point "
+                               "smtpd_tls_cert_file/smtpd_tls_key_file at fullchain.pem/privkey.pem"))
+            return out
+    try:
+        match = certs.key_matches(Path(cert), Path(key))
+    except LabError as e:
+        return out + [Finding(False, e.message, e.hint)]
+    out.append(Finding(match, "private key matches the certificate" if match else
+                       f"private key {key} does not belong to certificate {cert}",
+                       "set both from the same live/DOMAIN directory: fullchain.pem and privkey.pem"))
+    mode = Path(key).stat().st_mode & 0o077
+    out.append(Finding(mode == 0, "private key is readable by its owner only" if mode == 0 else
+                       f"private key {key} is readable by others", f"chmod 600 {key}"))
+    try:
+        certs.verify_chain(Path(cert), settings.lab_ca, settings.domain)
+        out.append(Finding(True, f"certificate chain verifies for {settings.domain} against the lab CA"))
+    except LabError as e:
+        out.append(Finding(False, e.message, e.hint, level="warn"))
+    return out
+
+
+def _hint_for_log(line: str) -> str:
+    if "throttling" in line:
+        return ("Postfix waits 60 s before it starts a failing smtpd again; after fixing main.cf, "
+                "labsim restart (a reload keeps the wait)")
+    if "Invalid TLS level" in line:
+        return "smtpd_tls_security_level takes none, may or encrypt: labsim postconf -e smtpd_tls_security_level=may"
+    if "private key" in line or "key_file" in line:
+        return "smtpd_tls_key_file must name the private key (privkey.pem) that belongs to the certificate"
+    if "cert" in line:
+        return "smtpd_tls_cert_file must name a readable PEM certificate (fullchain.pem)"
+    if "invalid" in line or "unknown" in line:
+        return "fix the value with labsim postconf -e 'name=value' (postconf(5) lists valid values)"
+    return "see labsim logs"
+
+
+def findings_json(findings: list[Finding]) -> list[dict[str, Any]]:
+    return [asdict(f) for f in findings]
