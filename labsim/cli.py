@@ -219,6 +219,10 @@ from .mitm import mitm_command  # noqa: E402  (the attacker in the middle, issue
 
 main.add_command(mitm_command)
 
+from .sim.cli import sim_command  # noqa: E402  (the Postfix 3.7 simulator, issue 3)
+
+main.add_command(sim_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
