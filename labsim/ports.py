@@ -55,3 +55,12 @@ def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 10.0) ->
         except OSError:
             time.sleep(0.05)
     return False
+
+
+if __name__ == "__main__":  # pragma: no cover - `eval "$(python -m labsim.ports)"` in scripts/test.sh
+    # Print `export LABSIM_...=PORT` for every lab port, each one free right now (the kernel's choice):
+    # a lab started from these lines never collides with a student's lab on the default ports.
+    from .settings import PORTS
+
+    for (_attr, var, _default), port in zip(PORTS, free_ports(len(PORTS))):
+        print(f"export {var}={port}")
