@@ -49,6 +49,7 @@ DIALOGS = {
     ],
     "forbidden": ["EHLO h", "GET / HTTP/1.0", "NOOP"],
     "forbidden-dot": ["EHLO h", ".", "NOOP"],
+    "forbidden-header": ["EHLO h", "Subject: not a command", "NOOP"],
     "gate": [
         "EHLO h", "MAIL FROM:<a@b>", f"RCPT TO:<{RCPT}>", "DATA", "RSET", "VRFY x", "ETRN x", "AUTH PLAIN",
         "BDAT 1", "NOOP", "HELO x", "FOO", "QUIT",

@@ -104,7 +104,7 @@ def entries(text: str) -> list[Entry]:
     def flush() -> None:
         if current is None:
             return
-        logical = " ".join(current)
+        logical = "".join(current)  # as Postfix's readlline: the newline goes, the indentation stays
         name, eq, value = logical.partition("=")
         name = name.strip()
         if eq and name and _NAME.fullmatch(name):
@@ -115,7 +115,7 @@ def entries(text: str) -> list[Entry]:
         if not stripped or stripped.startswith("#"):
             continue
         if line[0].isspace() and current is not None:
-            current.append(stripped)
+            current.append(line.rstrip())
             last = i
             continue
         flush()

@@ -94,7 +94,7 @@ def run(argv: list[str], out: TextIO, err: TextIO, env: dict[str, str] | None = 
             conf.save(changes=changes)
             return 0
         if "-d" in flags:
-            table = defaults(config_dir if config_arg or env.get("MAIL_CONFIG") else None)
+            table = defaults(None)  # -d shows the compiled-in defaults, config_directory included
             chosen = args or sorted(table)
             for name in chosen:
                 if name in table:

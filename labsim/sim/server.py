@@ -42,6 +42,7 @@ _REWRITES = {"220 Ready to start TLS": replies.READY_TLS}
 KNOWN_COMMANDS = ("HELO", "EHLO", "XCLIENT", "XFORWARD", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
                   "RSET", "NOOP", "VRFY", "ETRN", "QUIT")
 
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
 _ADDRESS_BAD = re.compile(r'[\x00-\x1f\x7f<>]')
 
 
@@ -316,9 +317,11 @@ class PostfixSMTP(SMTP):
                 elif command not in KNOWN_COMMANDS and (
                     command in self.conf.forbidden_words
                     or any(p.search(line.strip()) for p in self.conf.forbidden_patterns)
+                    or _HEADER_NAME.fullmatch(verb)
                 ):
-                    # smtpd_forbidden_commands (CONNECT, GET, POST, lines not starting with a letter):
-                    # a web client or a message body sent as commands; Postfix hangs up at once.
+                    # smtpd_forbidden_commands (CONNECT, GET, POST, lines not starting with a letter) and
+                    # anything shaped like a header ("Subject:"): a web client, or a message body sent as
+                    # commands after a refused DATA; Postfix hangs up at once.
                     self.maillog.smtpd(replies.LOG_FORBIDDEN.format(client=self.client, line=line.strip()[:100]))
                     await self.push(replies.FORBIDDEN_COMMAND)
                     self._count("UNKNOWN", False)

@@ -1,0 +1,68 @@
+"""The postconf work-alike against the real postconf: same output, same warnings, same exit status, same edit.
+
+The real postconf needs no root and no running Postfix, only the Debian package.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labsim import postfix as lab_postfix
+from tests.sim_fixtures import new_settings, remove_home
+
+if shutil.which("postconf") is None:
+    pytest.skip("the real postconf is not installed", allow_module_level=True)
+
+CASES = [
+    [], ["-n"], ["myhostname"], ["-h", "myhostname"], ["nosuchparam"], ["-d", "smtpd_tls_security_level"],
+    ["-d", "nosuch"], ["-x", "smtpd_banner", "mydestination", "virtual_mailbox_domains"], ["-n", "-h"],
+    ["-nh", "myhostname"], ["-d", "-n"], ["-e"], ["-e", "bad"], ["-X"], ["-c", "/nonexistent", "-n"],
+    ["-e", "smtpd_tls_security_level=encrypt", "new_thing=1"], ["smtpd_tls_loglevel=1"], ["-X", "bogus", "mynetworks"],
+    ["-Z"], ["-c"], ["-d", "myhostname", "mydomain"], ["-H", "myhostname"], ["-d"],
+    ["-e", "smtpd_tls_cert_file=/etc/letsencrypt/live/lab.itpro.tv/fullchain.pem",
+     "smtpd_tls_key_file=/etc/letsencrypt/live/lab.itpro.tv/privkey.pem"],
+]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    s = new_settings()
+    lab_postfix.create_config(s)
+    with open(s.config_dir / "main.cf", "a") as f:
+        f.write("bogus = 1\nlong_one = first\n  second line\n")
+    yield s
+    remove_home(s)
+
+
+def _run(cmd: list[str], config_dir: Path, args: list[str]) -> tuple[int, str, list[str], str]:
+    main_cf = config_dir / "main.cf"
+    before = main_cf.read_text()
+    proc = subprocess.run([*cmd, "-c", str(config_dir), *args], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    after = main_cf.read_text()
+    main_cf.write_text(before)
+    out = "\n".join(line for line in proc.stdout.splitlines() if not line.startswith("process_id ="))
+    return proc.returncode, out, sorted(proc.stderr.splitlines()), after
+
+
+@pytest.mark.parametrize("args", CASES, ids=[" ".join(a) or "(none)" for a in CASES])
+def test_work_alike_matches_postconf(lab, args: list[str]) -> None:
+    want = _run(["postconf"], lab.config_dir, args)
+    got = _run([sys.executable, "-m", "labsim.sim.postconf_alike"], lab.config_dir, args)
+    assert got[0] == want[0], (want, got)
+    assert got[2] == want[2], "stderr differs"
+    assert got[1] == want[1], "stdout differs"
+    assert got[3] == want[3], "main.cf after the command differs"
+
+
+def test_mail_config_is_honoured(lab) -> None:
+    env = {"MAIL_CONFIG": str(lab.config_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    want = subprocess.run(["postconf", "-n"], capture_output=True, text=True, env=env).stdout
+    got = subprocess.run([sys.executable, "-m", "labsim.sim.postconf_alike", "-n"], capture_output=True, text=True,
+                         env=env, cwd=Path(__file__).resolve().parents[1]).stdout
+    assert got == want and "smtpd_tls_security_level = may" in got
