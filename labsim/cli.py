@@ -202,7 +202,8 @@ def course(backend: str | None) -> None:
     console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}")
     root = Path(__file__).resolve().parent.parent / "notebooks"
     env = {**os.environ, **s.with_(backend=st["backend"]).env()}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    # The notebooks type commands as on a server: labsim from the venv, postconf/postfix from /usr/sbin.
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}:/usr/sbin:/sbin"
     cmd = [sys.executable, "-m", "jupyter", "lab", "--ip", s.host, "--port", str(s.jupyter_port),
            "--no-browser", f"--ServerApp.root_dir={root}"]
     if os.geteuid() == 0:
