@@ -13,7 +13,7 @@ Clients are several processes on the same machine (loopback only), bounded in co
 client and server share the CPUs: the figures are for comparing keys and servers here, not a capacity
 plan. Run as root (the real Postfix needs it)::
 
-    .venv/bin/python bench/bench_smtp.py             # about 1.5 minutes
+    .venv/bin/python bench/bench_smtp.py             # about 2 minutes
     .venv/bin/python bench/bench_smtp.py --seconds 1 --backends postfix --key-sizes 2048   # quick
 """
 
@@ -162,8 +162,12 @@ def bench_one(backend: str, bits: int, root: Path, args: argparse.Namespace) -> 
         # A short warm-up: Postfix forks its smtpd processes on demand, the first sessions pay for it.
         load(s, backend, bits, "starttls", args.clients, 0.5, args.clients * 4)
         for phase in ("starttls", "message"):
-            r = load(s, backend, bits, phase, args.clients, args.seconds, args.count)
-            row.results.append(r)
+            # Best of --repeat short runs: on a shared machine, other work only ever lowers a figure.
+            runs = [load(s, backend, bits, phase, args.clients, args.seconds, args.count) for _ in range(args.repeat)]
+            r = max(runs, key=lambda x: x.rate)
+            r.errors = sum(x.errors for x in runs)
+            r.first_error = next((x.first_error for x in runs if x.first_error), "")
+            row.results.extend(runs)
             if phase == "starttls":
                 row.starttls_per_s = r.rate
             else:
@@ -202,7 +206,7 @@ def report(rows: list[Row], signs: dict[int, float], args: argparse.Namespace) -
     console = Console(highlight=False, width=120)
     cores = os.cpu_count() or 1
     table = Table(title=f"SMTP with STARTTLS on this machine ({cores} cores, {args.clients} client processes, "
-                        f"{args.seconds:g} s per figure)")
+                        f"best of {args.repeat} x {args.seconds:g} s per figure)")
     for col in ("server", "key", "STARTTLS sessions/s", "messages/s (1 per session)", "RSA signs/s (1 core)", "note"):
         table.add_column(col, justify="left" if col in ("server", "note") else "right")
     for r in rows:
@@ -246,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backends", nargs="+", default=["sim", "postfix"], choices=["sim", "postfix"])
     ap.add_argument("--key-sizes", nargs="+", type=int, default=[4096, 2048])
     ap.add_argument("--clients", type=int, default=8, help="client processes (default 8, as in FACTS.md)")
-    ap.add_argument("--seconds", type=float, default=5.0, help="time per figure (default 5)")
-    ap.add_argument("--count", type=int, default=5000, help="most sessions per figure (default 5000)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="time per run (default 3)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure, the best counts (default 3)")
+    ap.add_argument("--count", type=int, default=5000, help="most sessions per run (default 5000)")
     ap.add_argument("--no-openssl", action="store_true", help="skip openssl speed (saves about 8 s)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = ap.parse_args(argv)

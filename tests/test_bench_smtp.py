@@ -31,7 +31,7 @@ def test_bench_runs_with_tiny_counts() -> None:
         pytest.skip("needs root and Debian's postfix package")
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--backends", "sim", "postfix", "--key-sizes", "2048", "--seconds", "0.5",
-         "--clients", "2", "--count", "10", "--no-openssl", "--json"],
+         "--clients", "2", "--count", "10", "--repeat", "1", "--no-openssl", "--json"],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
