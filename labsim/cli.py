@@ -224,6 +224,11 @@ from .sim.cli import sim_command  # noqa: E402  (the Postfix 3.7 simulator, issu
 
 main.add_command(sim_command)
 
+from .checks import check_command, solve_command  # noqa: E402  (lab checks and solves, issue 7)
+
+main.add_command(check_command)
+main.add_command(solve_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
