@@ -1,0 +1,668 @@
+"""Classroom mode: one isolated lab per student on one machine, their check results and quiz results.
+
+Layout of a classroom directory (``--dir``, ``$LABSIM_CLASSROOM``; default ``/var/lib/labsim-classroom`` for
+root, else ``~/.local/state/labsim-classroom``)::
+
+    classroom.json            who, which backend, which port block
+    students/NAME/lab/        the student's lab home (LABSIM_HOME): main.cf, queue, log, mailbox, CA
+    students/NAME/env         eval "$(cat students/NAME/env)" aims a shell or a notebook at that lab
+    students/NAME/quizzes.sqlite3   the student's quiz results (QUIZZES_DB in the env file)
+    report.csv, report.html   written by ``labsim classroom report``
+
+Ports: student *i* (0-based) gets the block ``base + i * stride`` ... ``+ stride - 1`` (stride at least the
+number of lab ports, 10), in the order of ``BLOCK``; every port is checked free before anything starts.
+
+One CA per student: each lab runs its own pebble and mock DNS. pebble validates http-01 challenges on a
+single port fixed in its configuration (``httpPort``), so one shared pebble would make every student's
+``certbot --standalone`` listen on that same port, and a class issuing certificates at once would
+collide (or need a queue). One pebble per student also keeps a student's ``labsim down``/restart of the CA
+from touching anyone else. It costs about 30 MB per student (see bench/bench_classroom.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import acme, checks, lab, postfix
+from .errors import LabError
+from .ports import is_free
+from .settings import DEFAULT_DOMAIN, PORTS, Settings
+
+#: Port order inside a student's block (offset = position), as the instructor guide lists it.
+BLOCK = ("smtp_port", "mitm_port", "submission_port", "http01_port", "acme_port", "acme_mgmt_port",
+         "dns_port", "dns_mgmt_port", "tlsalpn01_port", "jupyter_port")
+assert sorted(BLOCK) == sorted(attr for attr, _v, _d in PORTS), "BLOCK must list every lab port once"
+
+DEFAULT_BASE_PORT = 20000
+DEFAULT_STRIDE = 10
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+STATE = "classroom.json"
+
+
+def default_root() -> Path:
+    if os.environ.get("LABSIM_CLASSROOM"):
+        return Path(os.environ["LABSIM_CLASSROOM"]).expanduser().absolute()
+    if os.geteuid() == 0:
+        return Path("/var/lib/labsim-classroom")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "labsim-classroom"
+
+
+# --- ports -----------------------------------------------------------------------------------------------
+
+def block(base: int, index: int = 0, stride: int = DEFAULT_STRIDE) -> dict[str, int]:
+    """The ports of student ``index``: attribute -> port."""
+    if stride < len(BLOCK):
+        raise LabError(f"A port block of {stride} is too small.", hint=f"Use --stride {len(BLOCK)} or more.")
+    first = base + index * stride
+    if first < 1024 or first + len(BLOCK) - 1 > 65535:
+        raise LabError(f"Port block {first}-{first + len(BLOCK) - 1} is outside 1024-65535.",
+                       hint="Choose another --base-port.")
+    return {attr: first + i for i, attr in enumerate(BLOCK)}
+
+
+def block_exports(base: int, index: int = 0, stride: int = DEFAULT_STRIDE) -> str:
+    """``export LABSIM_..._PORT=...`` lines for one block (the Binder/JupyterHub start script uses them)."""
+    var = {attr: v for attr, v, _d in PORTS}
+    return "\n".join(f"export {var[a]}={p}" for a, p in block(base, index, stride).items())
+
+
+def busy_ports(ports: list[int], host: str = "127.0.0.1") -> list[int]:
+    return [p for p in ports if not is_free(p, host)]
+
+
+def find_base(count: int, stride: int = DEFAULT_STRIDE, start: int = DEFAULT_BASE_PORT, stop: int = 32000,
+              host: str = "127.0.0.1") -> int:
+    """A base port below the kernel's ephemeral range where ``count`` blocks are all free right now."""
+    base = start
+    while base + count * stride <= stop:
+        ports = [p for i in range(count) for p in block(base, i, stride).values()]
+        busy = busy_ports(ports, host)
+        if not busy:
+            return base
+        base = max(busy) + 1  # skip past the last taken port
+        base += (-base + start) % stride  # keep blocks aligned to the stride
+    raise LabError(f"No {count} free port blocks of {stride} between {start} and {stop}.",
+                   hint="Free some ports, or pass --base-port and --stride explicitly.")
+
+
+# --- the classroom -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Student:
+    name: str
+    index: int
+    dir: Path
+    settings: Settings
+
+    @property
+    def env_file(self) -> Path:
+        return self.dir / "env"
+
+    @property
+    def quiz_db(self) -> Path:
+        return self.dir / "quizzes.sqlite3"
+
+    def env(self) -> dict[str, str]:
+        """Everything a student's shell needs: the lab's variables, their quiz database, PATH to postconf."""
+        out = self.settings.env()
+        out["QUIZZES_DB"] = str(self.quiz_db)
+        out["QUIZZES_LEARNER"] = self.name
+        out["LABSIM_STUDENT"] = self.name
+        return out
+
+
+@dataclass
+class Classroom:
+    root: Path
+    backend: str
+    base_port: int
+    stride: int
+    domain: str
+    students: list[Student]
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / STATE
+
+    def student(self, name: str) -> Student:
+        for s in self.students:
+            if s.name == name:
+                return s
+        raise LabError(f"No student {name!r} in {self.root}.",
+                       hint="labsim classroom status lists them.")
+
+    def save(self) -> None:
+        data = {"backend": self.backend, "base_port": self.base_port, "stride": self.stride,
+                "domain": self.domain,
+                "students": [{"name": s.name, "index": s.index, "home": str(s.settings.home),
+                              **s.settings.ports()} for s in self.students]}
+        self.state_file.write_text(json.dumps(data, indent=2))
+
+
+def _student(root: Path, name: str, index: int, backend: str, base: int, stride: int, domain: str) -> Student:
+    d = root / "students" / name
+    settings = Settings(home=d / "lab", backend=backend, domain=domain, **block(base, index, stride))
+    return Student(name, index, d, settings)
+
+
+def load(root: Path | None = None) -> Classroom:
+    root = Path(root or default_root()).absolute()
+    try:
+        data = json.loads((root / STATE).read_text())
+    except FileNotFoundError:
+        raise LabError(f"There is no classroom in {root}.",
+                       hint="labsim classroom up --students N (or --dir to point at another one)") from None
+    students = [_student(root, s["name"], s["index"], data["backend"], data["base_port"], data["stride"],
+                         data["domain"]) for s in data["students"]]
+    return Classroom(root, data["backend"], data["base_port"], data["stride"], data["domain"], students)
+
+
+def names_from(count: int | None = None, roster: Path | None = None) -> list[str]:
+    """Student names: ``student01`` ... from a count, or one name per line of a roster (# comments)."""
+    if roster is not None:
+        names = []
+        for line in Path(roster).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                names.append(line)
+    elif count:
+        width = max(2, len(str(count)))
+        names = [f"student{i + 1:0{width}d}" for i in range(count)]
+    else:
+        raise LabError("No students given.", hint="--students N or --roster FILE (one name per line)")
+    bad = [n for n in names if not NAME_RE.match(n)]
+    if bad:
+        raise LabError(f"Not usable as a student name: {', '.join(map(repr, bad[:5]))}.",
+                       hint="Letters, digits, '.', '_' and '-' (a name becomes a directory name).")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise LabError(f"Names listed twice: {', '.join(dup)}.", hint="Each student needs a unique name.")
+    return names
+
+
+def _mkdir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if path.stat().st_uid == os.geteuid():
+        os.chmod(path, 0o711)  # the postfix user must pass through to each lab's queue
+
+
+def write_env(student: Student) -> Path:
+    lines = [f"# labsim classroom: {student.name}'s lab. In a shell or notebook: eval \"$(cat {student.env_file})\""]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in student.env().items()]
+    student.env_file.write_text("\n".join(lines) + "\n")
+    return student.env_file
+
+
+def up(root: Path | None, names: list[str], backend: str = "auto", base_port: int | str | None = None,
+       stride: int = DEFAULT_STRIDE, jobs: int = 8, domain: str = DEFAULT_DOMAIN,
+       with_ca: bool = True) -> Classroom:
+    """Give every student a running lab (idempotent: students already up keep their lab and ports)."""
+    root = Path(root or default_root()).absolute()
+    _mkdir(root)
+    _mkdir(root / "students")
+    try:
+        existing: Classroom | None = load(root)
+    except LabError:
+        existing = None
+    if existing:
+        chosen = existing.backend
+        if backend not in ("auto", chosen):
+            raise LabError(f"The classroom in {root} runs the {chosen} backend.",
+                           hint=f"labsim classroom down --purge first, then up with --backend {backend}")
+        base, stride, domain = existing.base_port, existing.stride, existing.domain
+        students = list(existing.students)
+    else:
+        chosen = lab.choose_backend(Settings(home=root / "students"), backend)[0]
+        if base_port in (None, "", "auto"):
+            base = find_base(len(names), stride) if base_port == "auto" else DEFAULT_BASE_PORT
+        else:
+            base = int(base_port)
+        students = []
+    known = {s.name for s in students}
+    for name in names:
+        if name not in known:
+            students.append(_student(root, name, len(students), chosen, base, stride, domain))
+            known.add(name)
+    wanted = [s for s in students if s.name in set(names)] if names else students
+    # Every port of every lab that is not running yet must be free, before anything starts.
+    conflicts = []
+    for s in wanted:
+        if lab.backend_running(s.settings, chosen):
+            continue
+        for attr, port in s.settings.ports().items():
+            if attr != "jupyter_port" and not is_free(port, s.settings.host):
+                conflicts.append(f"{port} ({s.name}, {attr})")
+    if conflicts:
+        raise LabError(f"Ports already in use: {', '.join(conflicts[:6])}{' ...' if len(conflicts) > 6 else ''}.",
+                       hint="Pick free blocks: --base-port auto (or another --base-port / --stride).")
+    room = Classroom(root, chosen, base, stride, domain, students)
+    room.save()
+
+    def start(s: Student) -> None:
+        _mkdir(s.dir)
+        _mkdir(s.settings.home)
+        write_env(s)
+        lab.up(s.settings, chosen, with_ca=with_ca)
+
+    errors = _parallel(start, wanted, jobs)
+    if errors:
+        raise LabError(f"{len(errors)} of {len(wanted)} labs did not start.",
+                       detail="\n".join(f"{n}: {e}" for n, e in errors.items()),
+                       hint="Fix the cause, then labsim classroom up again (running labs are kept).")
+    return room
+
+
+def _parallel(fn, students: list[Student], jobs: int) -> dict[str, str]:
+    """Run fn(student) for each, ``jobs`` at a time; {name: error} for those that raised."""
+    errors: dict[str, str] = {}
+
+    def one(s: Student) -> None:
+        try:
+            fn(s)
+        except Exception as e:  # noqa: BLE001 - one student's broken lab never stops the class
+            errors[s.name] = str(e)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, students))
+    return errors
+
+
+# --- processes -----------------------------------------------------------------------------------------
+
+def _proc_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, comm) for every process."""
+    out = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                comm, rest = (p / "stat").read_text().rsplit(")", 1)
+                out[int(p.name)] = (int(rest.split()[1]), comm.split("(", 1)[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def lab_processes(settings: Settings) -> dict[str, list[int]]:
+    """The processes of one lab, by part: ``mail`` (Postfix master and children, or the simulator) and
+    ``ca`` (pebble, its mock DNS), found from their pid files and the process tree."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _comm) in table.items():
+        children.setdefault(ppid, []).append(pid)
+
+    def tree(pid: int | None) -> list[int]:
+        if pid is None or pid not in table:
+            return []
+        out, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            out.append(p)
+            todo.extend(children.get(p, []))
+        return out
+
+    from .sim import control
+
+    mail = tree(postfix.master_pid(settings)) + tree(control._pid(settings))
+    ca = tree(acme._pid(settings, "pebble")) + tree(acme._pid(settings, "challtestsrv"))
+    return {"mail": sorted(set(mail)), "ca": sorted(set(ca))}
+
+
+def memory(pids: list[int]) -> dict[str, int]:
+    """Sum of PSS and RSS (kB) over pids, from /proc (PSS shares each shared page among its users)."""
+    pss = rss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return {"pss_kb": pss, "rss_kb": rss, "processes": len(pids)}
+
+
+#: Programs a lab runs with its paths on the command line (the simulator and certbot are found by name).
+LAB_PROGRAMS = ("pebble", "pebble-challtestsrv")
+
+
+def leftover_processes(root: Path) -> list[int]:
+    """Processes of this classroom still alive: a command line under the classroom directory, or a Postfix
+    daemon whose MAIL_CONFIG is one of its labs. Only lab programs count: never a student's shell or editor,
+    which may well have the classroom's paths in its environment or on its command line."""
+    marker = str(Path(root).absolute()) + "/"
+    me = os.getpid()
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == me:
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            exe = os.readlink(p / "exe")
+            ours = Path(exe).name in LAB_PROGRAMS or any(w in cmd for w in ("labsim.sim", "certbot"))
+            if marker in cmd and ours:
+                out.append(int(p.name))
+                continue
+            if exe.startswith("/usr/lib/postfix/"):
+                env = (p / "environ").read_bytes().split(b"\0")
+                if any(e.startswith(b"MAIL_CONFIG=" + marker.encode()) for e in env):
+                    out.append(int(p.name))
+        except OSError:
+            continue
+    return out
+
+
+def down(root: Path | None = None, purge: bool = False, jobs: int = 8) -> dict[str, Any]:
+    """Stop every lab of the classroom, then make sure no process of it is left (and end any that is)."""
+    room = load(root)
+    errors = _parallel(lambda s: lab.down(s.settings), room.students, jobs)
+    killed = []
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = leftover_processes(room.root)
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        while left and time.monotonic() < deadline:
+            for pid in left:  # reap our own children
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            left = [pid for pid in left if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+            time.sleep(0.05)
+        if not left:
+            break
+    if purge:
+        shutil.rmtree(room.root, ignore_errors=True)
+    return {"stopped": len(room.students), "errors": errors, "killed_leftovers": sorted(set(killed))}
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+# --- results ---------------------------------------------------------------------------------------------
+
+def quiz_summary(db: Path) -> dict[str, Any]:
+    """A student's quiz results from their SQLite database (quizzes.store), without creating it."""
+    empty = {"answers": 0, "correct": 0, "exams": 0, "last_exam_scaled": None, "last_exam_passed": None}
+    if not Path(db).exists():
+        return empty
+    from quizzes.store import Store
+
+    store = Store(db)
+    try:
+        answers = store.answers()
+        out = dict(empty, answers=len(answers), correct=sum(a.correct for a in answers))
+        finished = [store.result(s.id) for s in store.sessions("exam") if s.finished is not None]
+        finished = [r for r in finished if r]
+        out["exams"] = len(finished)
+        if finished:
+            out["last_exam_scaled"] = finished[-1].get("scaled")
+            out["last_exam_passed"] = finished[-1].get("passed")
+        return out
+    finally:
+        store.close()
+
+
+def student_status(s: Student, steps: list[str] | None = None) -> dict[str, Any]:
+    results = checks.run_checks(s.settings, steps)
+    checks.record(s.settings, results)
+    history = checks.history(s.settings)
+    return {
+        "student": s.name,
+        "home": str(s.settings.home),
+        "env_file": str(s.env_file),
+        "smtp_port": s.settings.smtp_port,
+        "running": lab.backend_running(s.settings),
+        "checks": {r.step: {"ok": r.ok, "failing": [c.message for c in r.failing()],
+                            "first_passed": history.get(r.step)} for r in results},
+        "quiz": quiz_summary(s.quiz_db),
+    }
+
+
+def status(root: Path | None = None, jobs: int = 8, steps: list[str] | None = None) -> list[dict[str, Any]]:
+    room = load(root)
+    out: dict[str, dict[str, Any]] = {}
+
+    def one(s: Student) -> None:
+        out[s.name] = student_status(s, steps)
+
+    errors = _parallel(one, room.students, jobs)
+    for name, e in errors.items():
+        out[name] = {"student": name, "error": e, "checks": {}, "quiz": quiz_summary(room.student(name).quiz_db)}
+    return [out[s.name] for s in room.students]
+
+
+CSV_FIELDS = ["student", "running", "smtp_port", *[f"check_{n}" for n in checks.STEPS],
+              *[f"first_passed_{n}" for n in checks.STEPS], "steps_passed_ever", "quiz_answers",
+              "quiz_correct", "exams", "last_exam_scaled", "last_exam_passed", "failing"]
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def report_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        c, q = r.get("checks", {}), r.get("quiz", {})
+        row = {"student": r["student"], "running": int(bool(r.get("running"))), "smtp_port": r.get("smtp_port", "")}
+        for n in checks.STEPS:
+            row[f"check_{n}"] = "pass" if c.get(n, {}).get("ok") else "fail"
+            row[f"first_passed_{n}"] = _when(c.get(n, {}).get("first_passed"))
+        row["steps_passed_ever"] = sum(1 for n in checks.STEPS if c.get(n, {}).get("first_passed"))
+        row.update(quiz_answers=q.get("answers", 0), quiz_correct=q.get("correct", 0), exams=q.get("exams", 0),
+                   last_exam_scaled="" if q.get("last_exam_scaled") is None else q["last_exam_scaled"],
+                   last_exam_passed="" if q.get("last_exam_passed") is None else int(bool(q["last_exam_passed"])))
+        fails = [f"{n}: {m}" for n, v in c.items() for m in v.get("failing", [])[:1]]
+        row["failing"] = " | ".join(fails) or r.get("error", "")
+        out.append(row)
+    return out
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    w.writeheader()
+    w.writerows(report_rows(rows))
+    return buf.getvalue()
+
+
+def to_html(rows: list[dict[str, Any]], title: str = "labsim classroom report") -> str:
+    """One self-contained page: inline CSS, no script, no external asset."""
+    e = html.escape
+    steps = list(checks.STEPS)
+    head = "".join(f"<th>{e(n)}</th>" for n in steps)
+    body = []
+    for r, row in zip(rows, report_rows(rows)):
+        cells = []
+        for n in steps:
+            info = r.get("checks", {}).get(n, {})
+            ok = info.get("ok")
+            first = row[f"first_passed_{n}"]
+            tip = "; ".join(info.get("failing", [])) or ("passes now" if ok else "")
+            label = "pass" if ok else "fail"
+            extra = f"<br><small>passed {e(first[11:16])}</small>" if first and not ok else ""
+            cells.append(f'<td class="{label}" title="{e(tip)}">{label}{extra}</td>')
+        quiz = f"{row['quiz_correct']}/{row['quiz_answers']}" if row["quiz_answers"] else "&ndash;"
+        exam = ""
+        if row["last_exam_scaled"] != "":
+            exam = f"{row['last_exam_scaled']} ({'pass' if row['last_exam_passed'] else 'fail'})"
+        body.append(
+            f"<tr><th>{e(r['student'])}</th><td>{'up' if r.get('running') else 'down'}</td>"
+            + "".join(cells)
+            + f"<td>{row['steps_passed_ever']}/{len(steps)}</td><td>{quiz}</td><td>{e(str(exam)) or '&ndash;'}</td>"
+            + f"<td class=\"why\">{e(row['failing'])}</td></tr>"
+        )
+    passed = {n: sum(1 for r in rows if r.get("checks", {}).get(n, {}).get("ok")) for n in steps}
+    summary = ", ".join(f"{e(n)}: {passed[n]}/{len(rows)}" for n in steps)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
+<style>
+body{{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}}
+table{{border-collapse:collapse}} th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}}
+thead th{{background:#eee}} td.pass{{background:#d9f2d9}} td.fail{{background:#f8d7d7}}
+td.why{{font-size:12px;color:#555;max-width:40em}} small{{color:#555}}
+</style></head><body>
+<h1>{e(title)}</h1>
+<p>{len(rows)} students, {e(time.strftime('%Y-%m-%d %H:%M'))}. Passing now: {summary}.
+A step that fails now but passed earlier shows when it passed (opportunistic and encrypt exclude each other).</p>
+<table><thead><tr><th>student</th><th>lab</th>{head}<th>steps passed</th><th>quiz right</th><th>last exam</th>
+<th>first failing condition</th></tr></thead>
+<tbody>
+{chr(10).join(body)}
+</tbody></table></body></html>
+"""
+
+
+def report(root: Path | None = None, csv_path: Path | None = None, html_path: Path | None = None,
+           jobs: int = 8) -> tuple[Path, Path, list[dict[str, Any]]]:
+    room = load(root)
+    rows = status(room.root, jobs)
+    csv_path = Path(csv_path or room.root / "report.csv")
+    html_path = Path(html_path or room.root / "report.html")
+    csv_path.write_text(to_csv(rows))
+    html_path.write_text(to_html(rows))
+    return csv_path, html_path, rows
+
+
+# --- CLI -------------------------------------------------------------------------------------------------
+
+def _fail(e: LabError) -> None:
+    click.echo(f"labsim classroom: {e.message}", err=True)
+    if e.detail:
+        click.echo(e.detail.rstrip(), err=True)
+    if e.hint:
+        click.echo(f"Hint: {e.hint}", err=True)
+    raise SystemExit(1)
+
+
+dir_option = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+                          help="The classroom directory (default: $LABSIM_CLASSROOM, or /var/lib/labsim-classroom "
+                               "for root).")
+jobs_option = click.option("--jobs", default=8, show_default=True, help="Labs handled at the same time.")
+
+
+@click.group("classroom")
+def classroom_group() -> None:
+    """One isolated lab per student on this machine: up, status, report, down."""
+
+
+@classroom_group.command("up")
+@click.option("--students", "count", type=int, help="Number of students (student01, student02, ...).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file with one student name per line.")
+@click.option("--backend", type=click.Choice(["auto", "postfix", "sim"]), default="auto", show_default=True)
+@click.option("--base-port", default=None, help=f"First port of student 1's block (default {DEFAULT_BASE_PORT}; "
+              "'auto' finds free blocks).")
+@click.option("--stride", default=DEFAULT_STRIDE, show_default=True, help="Ports per student block.")
+@dir_option
+@jobs_option
+def up_command(count, roster, backend, base_port, stride, root, jobs) -> None:
+    """Start a lab for every student; write each student's env file."""
+    try:
+        room = up(root, names_from(count, roster), backend, base_port, stride, jobs)
+    except LabError as e:
+        _fail(e)
+    click.echo(f"classroom up: {len(room.students)} labs ({room.backend}) in {room.root}")
+    for s in room.students:
+        click.echo(f"  {s.name:<16} smtp {s.settings.host}:{s.settings.smtp_port}   eval \"$(cat {s.env_file})\"")
+
+
+@classroom_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@dir_option
+@jobs_option
+def status_command(as_json, root, jobs) -> None:
+    """Each student's lab and check results (runs every check now) and quiz results."""
+    try:
+        rows = status(root, jobs)
+    except LabError as e:
+        _fail(e)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    steps = list(checks.STEPS)
+    click.echo(f"{'student':<16} {'lab':<5} " + " ".join(f"{n:<13}" for n in steps) + " quiz")
+    for r in report_rows(rows):
+        marks = " ".join(f"{r[f'check_{n}']:<13}" for n in steps)
+        click.echo(f"{r['student']:<16} {'up' if r['running'] else 'down':<5} {marks} "
+                   f"{r['quiz_correct']}/{r['quiz_answers']}")
+
+
+@classroom_group.command("report")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="default: DIR/report.csv")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="default: DIR/report.html")
+@dir_option
+@jobs_option
+def report_command(csv_path, html_path, root, jobs) -> None:
+    """Write the grading report: CSV and a self-contained HTML page."""
+    try:
+        c, h, rows = report(root, csv_path, html_path, jobs)
+    except LabError as e:
+        _fail(e)
+    click.echo(f"{len(rows)} students: {c}, {h}")
+
+
+@classroom_group.command("down")
+@click.option("--purge", is_flag=True, help="Also delete the classroom directory (labs, env files, quiz results).")
+@dir_option
+@jobs_option
+def down_command(purge, root, jobs) -> None:
+    """Stop every lab of the classroom; no process of it is left."""
+    try:
+        result = down(root, purge, jobs)
+    except LabError as e:
+        _fail(e)
+    click.echo(f"classroom down: {result['stopped']} labs stopped"
+               + (f", {len(result['killed_leftovers'])} leftover processes ended" if result["killed_leftovers"] else ""))
+    for name, e in result["errors"].items():
+        click.echo(f"  {name}: {e}", err=True)
+
+
+@classroom_group.command("env")
+@click.argument("name")
+@dir_option
+def env_command(name, root) -> None:
+    """Print a student's env file (eval "$(labsim classroom env NAME)")."""
+    try:
+        click.echo(load(root).student(name).env_file.read_text(), nl=False)
+    except LabError as e:
+        _fail(e)
+
+
+@classroom_group.command("ports")
+@click.option("--base", "base", type=int, required=True, help="First port of the block.")
+@click.option("--index", default=0, show_default=True, help="Block number (student index, from 0).")
+@click.option("--stride", default=DEFAULT_STRIDE, show_default=True)
+def ports_command(base, index, stride) -> None:
+    """Print export lines for one port block (used by binder/start with LABSIM_PORT_BASE)."""
+    try:
+        click.echo(block_exports(base, index, stride))
+    except LabError as e:
+        _fail(e)
