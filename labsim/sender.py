@@ -193,6 +193,13 @@ def queue(lab: Settings) -> list[Queued]:
     return out
 
 
+def queue_text(lab: Settings) -> str:
+    """``postqueue -p`` as a learner sees it (``mailq``): the reason of a deferral in parentheses."""
+    s = settings_for(lab)
+    return subprocess.run([postfix.find("postqueue") or "postqueue", "-c", str(s.config_dir), "-p"],
+                          capture_output=True, text=True, timeout=30).stdout
+
+
 def flush(lab: Settings) -> None:
     """``postqueue -f``: try every deferred message again now (after fixing the TLS level, say)."""
     s = settings_for(lab)
