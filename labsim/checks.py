@@ -179,6 +179,21 @@ def wait_loaded(settings: Settings, timeout: float = 60.0) -> bool:
         time.sleep(0.1)
 
 
+def wait_new_load(settings: Settings, offset: int, timeout: float = 60.0) -> bool:
+    """Wait for a ``daemon started``/``reload`` line of this lab written after byte ``offset`` of the log:
+    how a solve knows its reload or restart has happened (no whole-second ambiguity)."""
+    want = str(settings.config_dir)
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in postfix.log_since(settings, offset).splitlines():
+            m = _MASTER_LINE.match(line)
+            if m and m.group("config").rstrip("/") == want:
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 @dataclass
 class TLSProbe:
     """What a verifying STARTTLS client saw."""
@@ -441,9 +456,10 @@ def solve_postfix_tls(settings: Settings) -> list[str]:
     edits = [f"smtpd_tls_cert_file={live / 'fullchain.pem'}", f"smtpd_tls_key_file={live / 'privkey.pem'}"]
     postfix.postconf(settings, "-e", *edits, check=True)
     done.append("postconf -e " + " ".join(f"'{e}'" for e in edits))
+    mark = postfix.log_size(settings)
     lab.restart(settings)
     done.append("restart (systemctl restart postfix)")
-    _wait_loaded_or_fail(settings)
+    _wait_loaded_or_fail(settings, mark)
     return done
 
 
@@ -525,9 +541,10 @@ def _solve_level(level: str):
         done = _solve_requirements(settings, level_steps[level])
         postfix.postconf(settings, "-e", f"smtpd_tls_security_level={level}", check=True)
         done.append(f"postconf -e 'smtpd_tls_security_level = {level}'")
+        mark = postfix.log_size(settings)
         lab.reload(settings)
         done.append("postfix reload")
-        _wait_loaded_or_fail(settings)
+        _wait_loaded_or_fail(settings, mark)
         return done
 
     return solve
@@ -536,8 +553,8 @@ def _solve_level(level: str):
 level_steps = {"may": "opportunistic", "encrypt": "encrypt"}
 
 
-def _wait_loaded_or_fail(settings: Settings) -> None:
-    if not wait_loaded(settings):
+def _wait_loaded_or_fail(settings: Settings, mark: int) -> None:
+    if not wait_new_load(settings, mark):
         raise LabError("The mail server did not log that it re-read main.cf.",
                        detail="\n".join(lab.recent_problems(settings)), hint="labsim status; labsim logs")
 
