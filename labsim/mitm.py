@@ -125,7 +125,7 @@ class Mitm:
         self._closed = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.base_events.Server | None = None
+        self._server: asyncio.Server | None = None
         self._stopping: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._tasks: set[asyncio.Task[None]] = set()

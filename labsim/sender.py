@@ -168,7 +168,8 @@ def wait_delivery(lab: Settings, message_id: str, timeout: float = 20.0) -> Deli
     raise LabError(
         f"The sending Postfix made no delivery attempt for <{message_id}> within {timeout:.0f} s.",
         detail="\n".join(log(lab).splitlines()[-8:]),
-        hint="Is the sender up (labsim.sender.up) and its relayhost reachable? Read its log: labsim.sender.log(settings)",
+        hint="Is the sender up (labsim.sender.up) and its relayhost reachable? "
+        "Read its log: labsim.sender.log(settings)",
     )
 
 
