@@ -201,6 +201,9 @@ def course(backend: str | None) -> None:
     st = lab.up(s, backend)
     console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}")
     root = Path(__file__).resolve().parent.parent / "notebooks"
+    if not root.is_dir():
+        raise LabError(f"The course notebooks are not at {root}.",
+                       hint="Run `make lab` from a full checkout of the postfix-tls-lab repository.")
     env = {**os.environ, **s.with_(backend=st["backend"]).env()}
     # The notebooks type commands as on a server: labsim from the venv, postconf/postfix from /usr/sbin.
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}:/usr/sbin:/sbin"

@@ -22,7 +22,9 @@ def test_course_opens_jupyterlab_on_loopback(lab_settings):
     proc = subprocess.Popen([LABSIM, "course"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
     try:
-        assert wait_listening(s.jupyter_port, "127.0.0.1", timeout=60), "JupyterLab did not start"
+        if not wait_listening(s.jupyter_port, "127.0.0.1", timeout=90):
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError("JupyterLab did not start:\n" + proc.communicate()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{s.jupyter_port}/lab", timeout=10) as r:
             assert r.status == 200  # redirected to the login page without the token, which is fine
         out = subprocess.run(["ss", "-ltnH", f"sport = :{s.jupyter_port}"], capture_output=True, text=True).stdout
