@@ -372,7 +372,8 @@ def leftover_processes(root: Path) -> list[int]:
 def down(root: Path | None = None, purge: bool = False, jobs: int = 8) -> dict[str, Any]:
     """Stop every lab of the classroom, then make sure no process of it is left (and end any that is)."""
     room = load(root)
-    errors = _parallel(lambda s: lab.down(s.settings), room.students, jobs)
+    # Stopping is mostly waiting for processes to exit: do them all at once.
+    errors = _parallel(lambda s: lab.down(s.settings), room.students, max(jobs, len(room.students)))
     killed = []
     for sig in (signal.SIGTERM, signal.SIGKILL):
         left = leftover_processes(room.root)
