@@ -1,0 +1,337 @@
+"""Helpers the course notebooks import, so their code cells stay the lesson's own commands.
+
+A notebook starts with ``lab = setup("stage")``: it aims the kernel at the lab (``MAIL_CONFIG`` and the
+``LABSIM_*`` variables in ``os.environ``, so ``!postconf -e ...`` edits the lab's main.cf exactly as the
+lesson's command edits ``/etc/postfix/main.cf`` on a server) and brings the lab to the state that
+notebook expects, so every notebook also runs alone. Stages, in lesson order:
+
+- ``up``: the lab runs (``labsim up``): stock Debian settings, snakeoil certificate, level ``may``;
+- ``certificate``: and the lab CA has issued ``live/lab.itpro.tv`` (RSA 4096, notebook 02's exercise);
+- ``postfix-tls``: and main.cf uses that certificate, logs TLS (loglevel 1) and records it in
+  ``Received:`` headers, at level ``may`` (what notebook 03 leaves).
+
+``check(step)`` prints what ``labsim check STEP`` prints (:mod:`labsim.checks`: one line per condition,
+``ok`` or ``FAIL`` with a hint), also for three exercises of the notebooks' own (``tamper``, ``rsa-4096``,
+``client-encrypt``). When ``LABSIM_NOTEBOOK_SOLVE=1`` (set only by the test harness and by the run that stores the
+notebooks' outputs), a failing exercise is first solved with its folded solution: the authors'
+solve-then-check, so the stored outputs show what a learner who did the exercise sees.
+
+Everything here prints stable text only (no ports, pids, dates), so nbval compares the same output on
+the real Postfix and on the simulator.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import acme, lab as labmod, mailbox, postfix
+from .settings import Settings
+
+#: The lesson's certbot command (its arguments), and the exercise's RSA variant (notebook 02).
+LESSON_CERTBOT = ["certonly", "--standalone", "--rsa-key-size", "4096", "--agree-tos",
+                  "--preferred-challenges", "http", "-d", "lab.itpro.tv"]
+RSA_CERTBOT = ["certonly", "--standalone", "--key-type", "rsa", "--rsa-key-size", "4096",
+               "--cert-name", "lab.itpro.tv", "--agree-tos", "--preferred-challenges", "http",
+               "-d", "lab.itpro.tv"]
+STAGES = ("up", "certificate", "postfix-tls")
+SOLVE_VAR = "LABSIM_NOTEBOOK_SOLVE"
+
+
+# --- the kernel's environment ----------------------------------------------------------------------
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def aim_kernel(s: Settings | None = None) -> Settings:
+    """Export the lab's variables into this kernel: ``!postconf``, ``!postfix``, ``!labsim`` see the lab."""
+    s = s or settings()
+    os.environ.update(s.env())
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    for d in (str(Path(sys.executable).parent), "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        if d not in path:
+            path.append(d)
+    # The venv's bin first: `labsim` must be this checkout's.
+    venv = str(Path(sys.executable).parent)
+    path = [venv] + [p for p in path if p != venv]
+    os.environ["PATH"] = os.pathsep.join(path)
+    os.environ.setdefault("LC_ALL", "C.UTF-8")
+    return s
+
+
+def _sh(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+
+
+def setup(stage: str = "up") -> Settings:
+    """Aim the kernel at the lab and bring the lab to ``stage`` (see the module docstring). Idempotent."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}")
+    s = aim_kernel()
+    labmod.up(s)
+    if STAGES.index(stage) >= STAGES.index("certificate") and not _rsa4096_issued(s):
+        _solve_certificate(s)
+    if stage == "postfix-tls":
+        _solve_postfix_tls(s)
+    done = {"up": "lab up", "certificate": "lab up, certificate issued",
+            "postfix-tls": "lab up, certificate issued and in use, smtpd_tls_security_level = may"}[stage]
+    print(f"Ready: {done}.")
+    return s
+
+
+# --- small views that print only what is the same on every run and backend -------------------------
+
+def last_message(s: Settings | None = None, headers: tuple[str, ...] = ("Received", "From", "To", "Subject"),
+                 body: bool = True, wait: float = 10.0) -> None:
+    """Print the newest message in the lab mailbox: some headers, then the body."""
+    s = s or settings()
+    deadline = time.monotonic() + wait
+    files = mailbox.files(s)
+    while not files and time.monotonic() < deadline:
+        time.sleep(0.1)
+        files = mailbox.files(s)
+    if not files:
+        print("(the mailbox is empty)")
+        return
+    raw = files[-1].read_bytes().decode(errors="replace").replace("\r\n", "\n")
+    head, _, text = raw.partition("\n\n")
+    # Header lines with their continuation lines, in file order, for the names asked.
+    fields: list[str] = []
+    for line in head.split("\n"):
+        if line[:1] in (" ", "\t") and fields:
+            fields[-1] += "\n" + line
+        else:
+            fields.append(line)
+    for f in fields:
+        if f.split(":", 1)[0].lower() in {h.lower() for h in headers}:
+            print(f)
+    if body:
+        print()
+        print(text.rstrip("\n"))
+
+
+def wait_new_message(s: Settings, before: int, timeout: float = 10.0) -> bool:
+    """Wait until the mailbox holds more than ``before`` messages (delivery is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(mailbox.files(s)) > before:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def log_lines(pattern: str, s: Settings | None = None, last: int = 1, wait: float = 5.0) -> None:
+    """Print the last ``last`` lines of the lab log that contain ``pattern``, without date, host and pid
+    (``postfix/smtpd: ...``): what ``grep PATTERN /var/log/mail.log | tail`` shows, minus what changes."""
+    import re
+
+    s = s or settings()
+    deadline = time.monotonic() + wait
+    while True:
+        text = postfix.log_since(s, 0)
+        found = [ln for ln in text.splitlines() if pattern in ln]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for ln in found[-last:]:
+        print(re.sub(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ (\S+?)\[\d+\]:", r"\1:", ln))
+
+
+def transcript(m, skip_closing: bool = True) -> None:  # m: labsim.mitm.Mitm
+    """Print what the attacker saw (the Mitm's transcript), one line per command, reply or remark."""
+    m.wait_closed(max(1, m._sessions))
+    for ln in m.lines:
+        if skip_closing and ln.who == "MITM" and "closed the connection" in ln.text:
+            continue  # who closes first after QUIT is a race; it says nothing about TLS
+        print(f"{ln.who}: {ln.text}")
+
+
+# --- checks (labsim check STEP) ---------------------------------------------------------------------
+# The lesson's four steps are labsim.checks' (what `labsim check STEP` prints); three exercises of the
+# notebooks add steps of their own, printed the same way.
+
+def _cond(cid: str, ok: bool, message: str, hint: str = ""):
+    from .checks import Condition
+
+    return Condition(cid, ok, message, hint=hint)
+
+
+def _key_info(path: Path) -> tuple[str, int]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    pub = cert.public_key()
+    if isinstance(pub, rsa.RSAPublicKey):
+        return "RSA", pub.key_size
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        return "ECDSA", pub.curve.key_size
+    return type(pub).__name__, 0
+
+
+def _live(s: Settings) -> Path:
+    return s.live_dir()
+
+
+def _check_rsa4096(s: Settings) -> list:
+    from .checks import check_certificate
+
+    out = check_certificate(s)
+    full = _live(s) / "fullchain.pem"
+    if full.exists():
+        kind, bits = _key_info(full)
+        out.append(_cond("rsa-4096", (kind, bits) == ("RSA", 4096), f"the certificate's key is {kind} {bits}"
+                         + ("" if (kind, bits) == ("RSA", 4096) else ", not RSA 4096"),
+                         "certbot 2.x makes ECDSA keys unless told otherwise: --key-type rsa, and --cert-name "
+                         "to confirm the change of key type"))
+    return out
+
+
+def _check_tamper(s: Settings) -> list:
+    """Notebook 1's exercise: the newest message arrived changed by the attacker, Alice -> Mallory."""
+    from .mitm import transcript_file
+
+    log = transcript_file(s)
+    text = log.read_text(errors="replace") if log.exists() else ""
+    files = mailbox.files(s)
+    body = files[-1].read_text(errors="replace").partition("\n\n")[2] if files else ""
+    return [
+        _cond("tampered", "TAMPERED:" in text and "Mallory" in text,
+              "the attacker's transcript has a TAMPERED line with Mallory",
+              "Mitm(lab, 'tamper', find='Alice', replace='Mallory'), and send through it"),
+        _cond("delivered", "Mallory" in body and "Alice" not in body,
+              "the newest message in the mailbox says Mallory where the sender wrote Alice",
+              "send a body that names Alice to 127.0.0.1:$LABSIM_MITM_PORT while the attacker runs"),
+    ]
+
+
+def _check_client_encrypt(s: Settings) -> list:
+    """Notebook 5's exercise: the sending Postfix requires TLS, and the stripper made it defer."""
+    from . import sender
+
+    ss = sender.settings_for(s)
+    exists = (ss.config_dir / "main.cf").exists()
+    level = postfix.get(ss, "smtp_tls_security_level") if exists else ""
+    last = sender.deliveries(s)[-1:] if exists else []
+    deferred = bool(last) and last[0].status == "deferred" and "dsn=4.7.4" in last[0].line
+    return [
+        _cond("level", level == "encrypt", f"the sending Postfix has smtp_tls_security_level = {level or '(empty)'}"
+              + ("" if level == "encrypt" else ", not encrypt"),
+              "sender.configure(lab, LEVEL, target_port=lab.mitm_port)"),
+        _cond("deferred", deferred, "its last delivery attempt was deferred: TLS is required, but was not offered"
+              if deferred else "its last delivery attempt was not deferred for want of TLS",
+              "send through the stripper: with Mitm(lab, 'strip'): sender.send(lab, ...)"),
+    ]
+
+
+def _solve_certificate(s: Settings) -> None:
+    """The state notebook 2 leaves: an RSA 4096 certificate (the lesson's command, then the exercise's)."""
+    if not (_live(s) / "fullchain.pem").exists():
+        acme.certbot(s, LESSON_CERTBOT)
+    if _key_info(_live(s) / "fullchain.pem") != ("RSA", 4096):
+        acme.certbot(s, RSA_CERTBOT)
+
+
+def _rsa4096_issued(s: Settings) -> bool:
+    full = _live(s) / "fullchain.pem"
+    return full.exists() and (_live(s) / "privkey.pem").exists() and _key_info(full) == ("RSA", 4096)
+
+
+def _solve_postfix_tls(s: Settings) -> None:
+    """Notebook 3's configuration. ``postfix reload`` is enough for a new certificate and key (new smtpd
+    processes read them); the lesson's ``systemctl restart postfix`` works too, only slower."""
+    live = _live(s)
+    want = {"smtpd_tls_cert_file": str(live / "fullchain.pem"), "smtpd_tls_key_file": str(live / "privkey.pem"),
+            "smtpd_tls_security_level": "may", "smtpd_tls_loglevel": "1", "smtpd_tls_received_header": "yes"}
+    now = postfix.postconf(s, "-h", *want).stdout.splitlines()
+    if now != list(want.values()):
+        postfix.postconf(s, *(f"{k}={v}" for k, v in want.items()), check=True)
+        _reload(s)
+
+
+def _reload(s: Settings) -> None:
+    from .checks import wait_new_load
+
+    mark = postfix.log_size(s)
+    labmod.reload(s)
+    wait_new_load(s, mark, timeout=20)  # the master's "reload" line: the server has read main.cf
+
+
+def _solve_level(s: Settings, level: str) -> None:
+    postfix.postconf(s, f"smtpd_tls_security_level={level}", check=True)
+    _reload(s)
+
+
+def _solve_tamper(s: Settings) -> None:
+    from .mitm import Mitm
+
+    before = len(mailbox.files(s))
+    with Mitm(s, "tamper", find="Alice", replace="Mallory") as m:
+        subprocess.run(["swaks", "--server", f"{s.host}:{s.mitm_port}", "--helo", "client.example",
+                        "--from", "bob@example.org", "--to", "student@lab.itpro.tv", "--header", "Subject: lunch",
+                        "--body", "Lunch with Alice at noon.", "--silent", "2"], capture_output=True, timeout=60)
+        m.wait_closed(1)
+    wait_new_message(s, before)
+
+
+def _solve_client_encrypt(s: Settings) -> None:
+    from . import sender
+    from .mitm import Mitm
+
+    sender.up(s, "encrypt", target_port=s.mitm_port)
+    with Mitm(s, "strip") as m:
+        mid = sender.send(s, subject="exercise", body="pay account 1234")
+        sender.wait_delivery(s, mid)
+        m.wait_closed(1)
+
+
+#: The notebooks' own steps: name -> (title, check, solve).
+OWN_STEPS: dict[str, tuple[str, Callable[[Settings], list], Callable[[Settings], None]]] = {
+    "tamper": ("the attacker changed a message in transit", _check_tamper, _solve_tamper),
+    "rsa-4096": ("an RSA 4096 certificate from the lab's Let's Encrypt CA", _check_rsa4096, _solve_certificate),
+    "client-encrypt": ("a sending Postfix that requires TLS defers instead of sending in clear",
+                       _check_client_encrypt, _solve_client_encrypt),
+}
+#: How the notebooks solve labsim check's steps (the states the next notebooks expect).
+LAB_SOLVES: dict[str, Callable[[Settings], None]] = {
+    "certificate": _solve_certificate,
+    "postfix-tls": _solve_postfix_tls,
+    "opportunistic": lambda s: _solve_level(s, "may"),
+    "encrypt": lambda s: _solve_level(s, "encrypt"),
+}
+
+
+def _run(s: Settings, step: str):
+    from . import checks
+
+    if step in OWN_STEPS:
+        title, chk, _solve = OWN_STEPS[step]
+        return checks.StepResult(step, title, chk(s))
+    return checks.run_check(s, step)
+
+
+def passed(step: str) -> bool:
+    """Check an exercise step and print what ``labsim check STEP`` prints: a line per condition, with hints.
+
+    With ``LABSIM_NOTEBOOK_SOLVE=1`` (tests and the stored outputs only) a failing step is solved first."""
+    from . import checks
+
+    s = aim_kernel()
+    result = _run(s, step)
+    if not result.ok and os.environ.get(SOLVE_VAR) == "1":
+        (OWN_STEPS[step][2] if step in OWN_STEPS else LAB_SOLVES[step])(s)
+        result = _run(s, step)
+    if step not in OWN_STEPS:
+        checks.record(s, [result])
+    print(checks.render([result]))
+    return result.ok
+
+
+def check(step: str) -> None:
+    """``passed(step)`` for a notebook cell: prints the lines, returns nothing (no ``True`` echoed)."""
+    passed(step)
