@@ -24,6 +24,7 @@ from pathlib import Path
 
 from . import certs
 from .errors import LabError, MissingPackageError
+from .procs import alive
 from .ports import require_free, wait_listening
 from .settings import Settings
 
@@ -52,10 +53,9 @@ def _pidfile(settings: Settings, name: str) -> Path:
 def _pid(settings: Settings, name: str) -> int | None:
     try:
         pid = int(_pidfile(settings, name).read_text())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError):
         return None
+    return pid if alive(pid) else None
 
 
 def _spawn(settings: Settings, name: str, cmd: list[str], env: dict[str, str] | None = None) -> int:

@@ -151,11 +151,10 @@ def status(settings: Settings) -> dict[str, Any]:
     backend = backend_of(settings)
     configured = (settings.config_dir / "main.cf").exists()
 
-    def p(name: str) -> str:
-        return postfix.get(settings, name) if configured else ""
-
-    chain_files = p("smtpd_tls_chain_files")
-    cert, key = p("smtpd_tls_cert_file"), p("smtpd_tls_key_file")
+    names = ("smtpd_tls_chain_files", "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_security_level")
+    p = postfix.get_many(settings, *names) if configured else dict.fromkeys(names, "")
+    chain_files = p["smtpd_tls_chain_files"]
+    cert, key = p["smtpd_tls_cert_file"], p["smtpd_tls_key_file"]
     if chain_files:  # since Postfix 3.4 this wins over the legacy pair
         files = [f for f in re.split(r"[\s,]+", chain_files) if f]
         key, cert = (files[0], files[-1]) if files else ("", "")
@@ -174,7 +173,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "mailbox": str(settings.mailbox),
         "cert_file": cert,
         "key_file": key or cert,
-        "tls_security_level": p("smtpd_tls_security_level"),
+        "tls_security_level": p["smtpd_tls_security_level"],
         "lab_ca": str(settings.lab_ca),
         "ca_running": acme.is_running(settings),
         "acme_directory": settings.acme_directory_url,

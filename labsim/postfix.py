@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import certs
 from .errors import LabError, MissingPackageError, NotRootError
+from .procs import alive
 from .ports import require_free, wait_listening
 from .settings import Settings
 
@@ -235,6 +236,17 @@ def get(settings: Settings, name: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
+def get_many(settings: Settings, *names: str) -> dict[str, str]:
+    """Several parameters in one ``postconf NAME...`` call (each call starts a process)."""
+    proc = postconf(settings, *names)
+    out = dict.fromkeys(names, "")
+    for line in proc.stdout.splitlines():
+        name, sep, value = line.partition(" =")
+        if sep and name in out:
+            out[name] = value.strip()
+    return out
+
+
 def _env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env["MAIL_CONFIG"] = str(settings.config_dir)
@@ -253,10 +265,9 @@ def master_pid(settings: Settings) -> int | None:
     pidfile = settings.queue_dir / "pid" / "master.pid"
     try:
         pid = int(pidfile.read_text().split()[0])
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError, IndexError):
         return None
-    return pid
+    return pid if alive(pid) else None
 
 
 def is_running(settings: Settings) -> bool:

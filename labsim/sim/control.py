@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import LabError
 from ..ports import require_free, wait_listening
+from ..procs import alive
 from ..settings import Settings
 
 
@@ -32,12 +33,8 @@ def _pid(settings: Settings) -> int | None:
         pid = int(pid_file(settings).read_text().strip())
     except (OSError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not alive(pid):
         return None
-    except PermissionError:
-        return pid
     try:  # a recycled pid that is not ours is not the simulator
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         if b"labsim.sim" not in cmdline:
@@ -122,9 +119,7 @@ def stop(settings: Settings, timeout: float = 10.0) -> None:
                 if done:
                     break
             except ChildProcessError:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
+                if not alive(pid):
                     break
             time.sleep(0.05)
         else:
