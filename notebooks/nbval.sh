@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The nbval stage for one backend:  bash notebooks/nbval.sh postfix|sim [extra pytest arguments]
+# (NBVAL_NOTEBOOKS="notebooks/03-*.ipynb" runs only those, e.g. to show that a notebook runs alone.)
 #
 # A fresh lab home under /tmp (mode 0711: the postfix user must pass through it) and free ports, exported as
 # LABSIM_* variables, so a learner's lab on the default ports and /var/lib/labsim is never touched;
@@ -46,7 +47,8 @@ PY
   fi
 }
 
-python -m pytest -p no:cacheprovider --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg \
+# shellcheck disable=SC2086  # NBVAL_NOTEBOOKS is a list of paths (globs allowed)
+python -m pytest -p no:cacheprovider --nbval ${NBVAL_NOTEBOOKS:-notebooks} --nbval-sanitize-with notebooks/sanitize.cfg \
   --nbval-current-env -o testpaths=notebooks -o addopts= "$@"
 status=$?
 cleanup || status=1
