@@ -101,7 +101,10 @@ def up(settings: Settings, backend: str | None = None, *, with_ca: bool = True) 
 
 
 def down(settings: Settings) -> None:
-    """Stop everything this lab started (both backends, the CA). The lab home and its files stay."""
+    """Stop everything this lab started (both backends, the sending Postfix, the CA). Files stay."""
+    from . import sender  # imports labsim.postfix itself: imported here, where it is needed
+
+    sender.down(settings)
     postfix.stop(settings)
     try:
         _sim().stop(settings)
