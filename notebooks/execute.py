@@ -44,6 +44,19 @@ def stop_everything() -> None:
     lab.down(s)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_widget_views(nb) -> None:
+    """Keep a quiz cell's text, not its widget view: a stored view without its model (state is not stored:
+    random ids, and the offline site could not load the widget code) shows "model not found" in JupyterLab
+    until the cell runs again. nbval never compares this type (its model id is random)."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if WIDGET_VIEW in out.get("data", {}):
+                del out["data"][WIDGET_VIEW]
+
+
 def run(paths: list[Path], backend: str) -> int:
     import nbformat
     from nbclient import NotebookClient
@@ -66,6 +79,7 @@ def run(paths: list[Path], backend: str) -> int:
                 print(f"FAILED {path.name}: {type(e).__name__}: {str(e)[-2000:]}", file=sys.stderr)
                 status = 1
             nb.metadata.pop("widgets", None)
+            drop_widget_views(nb)
             nbformat.write(nb, path)
             print(f"{path.name}: {time.monotonic() - t:.1f} s", flush=True)
     finally:
