@@ -125,26 +125,9 @@ def wait_new_message(s: Settings, before: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def log_lines(pattern: str, s: Settings | None = None, last: int = 1, wait: float = 5.0) -> None:
-    """Print the last ``last`` lines of the lab log that contain ``pattern``, without date, host and pid
-    (``postfix/smtpd: ...``): what ``grep PATTERN /var/log/mail.log | tail`` shows, minus what changes."""
-    import re
-
-    s = s or settings()
-    deadline = time.monotonic() + wait
-    while True:
-        text = postfix.log_since(s, 0)
-        found = [ln for ln in text.splitlines() if pattern in ln]
-        if found or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    for ln in found[-last:]:
-        print(re.sub(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ (\S+?)\[\d+\]:", r"\1:", ln))
-
-
 def transcript(m, skip_closing: bool = True) -> None:  # m: labsim.mitm.Mitm
     """Print what the attacker saw (the Mitm's transcript), one line per command, reply or remark."""
-    m.wait_closed(max(1, m._sessions))
+    m.wait_closed(max(1, m._sessions))  # every session it accepted has written its last line
     for ln in m.lines:
         if skip_closing and ln.who == "MITM" and "closed the connection" in ln.text:
             continue  # who closes first after QUIT is a race; it says nothing about TLS
