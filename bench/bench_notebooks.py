@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,7 +89,9 @@ def main() -> int:
         for b in backends:
             print(f"{b}: exit {results[b]['status']}: {' '.join(results[b]['tail'])}")
     ok = all(r["status"] == 0 for r in results.values())
-    if not ok:
+    if ok:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
         print(f"logs: {tmp}", file=sys.stderr)
     return 0 if ok else 1
 
