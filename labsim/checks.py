@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import socket
 import ssl
 import stat
 import sys

@@ -38,7 +38,7 @@ from typing import Any
 
 import click
 
-from . import acme, checks, lab, postfix
+from . import acme, checks, lab, postfix, procs
 from .errors import LabError
 from .ports import is_free
 from .settings import DEFAULT_DOMAIN, PORTS, Settings
@@ -287,15 +287,7 @@ def _parallel(fn, students: list[Student], jobs: int) -> dict[str, str]:
 
 def _proc_table() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, comm) for every process."""
-    out = {}
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                comm, rest = (p / "stat").read_text().rsplit(")", 1)
-                out[int(p.name)] = (int(rest.split()[1]), comm.split("(", 1)[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
+    return procs.table()
 
 
 def lab_processes(settings: Settings) -> dict[str, list[int]]:
@@ -390,7 +382,7 @@ def down(root: Path | None = None, purge: bool = False, jobs: int = 8) -> dict[s
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
                     pass
-            left = [pid for pid in left if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+            left = [pid for pid in left if procs.alive(pid)]
             time.sleep(0.05)
         if not left:
             break
@@ -398,12 +390,6 @@ def down(root: Path | None = None, purge: bool = False, jobs: int = 8) -> dict[s
         shutil.rmtree(room.root, ignore_errors=True)
     return {"stopped": len(room.students), "errors": errors, "killed_leftovers": sorted(set(killed))}
 
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
 
 
 # --- results ---------------------------------------------------------------------------------------------

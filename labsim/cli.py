@@ -68,7 +68,7 @@ def up(backend: str | None) -> None:
     console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}, home {st['home']}")
     if not st["ca_running"]:
         err.print("[yellow]labsim:[/] the lab CA is not running (pebble/certbot missing?): see labsim doctor")
-    console.print(f"Aim the lesson's commands at the lab:  eval \"$(labsim env)\"")
+    console.print("Aim the lesson's commands at the lab:  eval \"$(labsim env)\"")
 
 
 @main.command()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import certs
 from .errors import LabError, MissingPackageError, NotRootError
+from . import procs
 from .procs import alive
 from .ports import require_free, wait_listening
 from .settings import Settings
@@ -329,20 +330,9 @@ def reload(settings: Settings) -> None:
 def children(settings: Settings, name: str) -> set[int]:
     """Pids of the master's child processes called ``name`` (e.g. smtpd)."""
     master = master_pid(settings)
-    out: set[int] = set()
     if master is None:
-        return out
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
-        try:
-            stat_fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
-            comm = (p / "comm").read_text().strip()
-        except (OSError, IndexError):
-            continue
-        if int(stat_fields[1]) == master and comm == name:
-            out.add(int(p.name))
-    return out
+        return set()
+    return {pid for pid, (ppid, comm) in procs.table().items() if ppid == master and comm == name}
 
 
 # --- the log ---------------------------------------------------------------------------------------

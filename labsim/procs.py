@@ -20,3 +20,34 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state not in ("Z", "X")
+
+
+def table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command name) for every process."""
+    out: dict[int, tuple[int, str]] = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                comm, rest = (p / "stat").read_text().rsplit(")", 1)
+                out[int(p.name)] = (int(rest.split()[1]), comm.split("(", 1)[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def mentioning(marker: str) -> list[str]:
+    """``"pid: command line"`` of every other process whose command line or environment contains marker
+    (a lab home): what must be gone after ``labsim down``."""
+    me = os.getpid()
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == me:
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (p / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if (marker in cmd or marker in environ) and alive(int(p.name)):
+            out.append(f"{p.name}: {cmd}")
+    return out

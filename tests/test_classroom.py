@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from labsim import classroom
+from labsim import classroom, procs
 from labsim.errors import LabError
 from labsim.settings import PORTS
 
@@ -39,19 +39,8 @@ def as_student(env_file: Path, command: str) -> subprocess.CompletedProcess[str]
 
 
 def processes_mentioning(marker: str) -> list[str]:
-    """As tests/test_lab_postfix.py::test_down_leaves_no_process: every process whose command line or
-    environment names the classroom directory."""
-    left = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit() and int(p.name) != os.getpid():
-            try:
-                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                environ = (p / "environ").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if marker in cmd or marker in environ:
-                left.append(f"{p.name}: {cmd}")
-    return left
+    """Every process whose command line or environment names the classroom directory."""
+    return procs.mentioning(marker)
 
 
 @pytest.fixture

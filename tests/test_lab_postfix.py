@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labsim import acme, certs, lab, postfix
+from labsim import acme, certs, lab, postfix, procs
 from labsim.errors import LabError
 from labsim.smtpprobe import dialog, starttls_handshake
 
@@ -137,17 +137,7 @@ def test_down_leaves_no_process(lab_settings):
     lab.up(s, "postfix")
     assert lab.status(s)["running"] and acme.is_running(s)
     lab.down(s)
-    marker = str(s.home)
-    left = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                environ = (p / "environ").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if marker in cmd or marker in environ:
-                left.append(cmd)
+    left = procs.mentioning(str(s.home))
     assert left == []
     assert not postfix.is_running(s) and not acme.is_running(s)
 

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from quizzes import review, session
 from quizzes.bank import load_bank

@@ -6,8 +6,6 @@ Runs without root and without Postfix; parity with the real Postfix is tests/tes
 from __future__ import annotations
 
 import socket
-import ssl
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
