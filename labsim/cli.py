@@ -176,8 +176,12 @@ def certbot(args: tuple[str, ...]) -> None:
 @main.command()
 def env() -> None:
     """Print `export` lines that aim plain commands (postconf, postfix) at this lab: eval "$(labsim env)"."""
-    for k, v in settings().env().items():
+    s = settings()
+    for k, v in s.env().items():
         click.echo(f"export {k}={v}")
+    alike = postfix.work_alike_bin(s)
+    if alike:  # no real Postfix: `postconf` is the simulator's work-alike
+        click.echo(f'export PATH="$PATH:{alike}"')
 
 
 @main.command()

@@ -59,6 +59,9 @@ def aim_kernel(s: Settings | None = None) -> Settings:
     # The venv's bin first: `labsim` must be this checkout's.
     venv = str(Path(sys.executable).parent)
     path = [venv] + [p for p in path if p != venv]
+    alike = postfix.work_alike_bin(s)  # no real postconf here: the simulator's work-alike, last on PATH
+    if alike:
+        path.append(str(alike))
     os.environ["PATH"] = os.pathsep.join(path)
     os.environ.setdefault("LC_ALL", "C.UTF-8")
     return s

@@ -231,6 +231,23 @@ def postconf(settings: Settings, *args: str, check: bool = False) -> subprocess.
     return proc
 
 
+def work_alike_bin(settings: Settings) -> Path | None:
+    """Where no real postconf is installed: a directory with a ``postconf`` that runs the simulator's
+    work-alike, to put at the end of PATH so the lesson's ``postconf ...`` reads the same on both backends.
+    None when the real one exists."""
+    if find("postconf"):
+        return None
+    import sys
+
+    bindir = settings.home / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    shim = bindir / "postconf"
+    shim.write_text(f'#!/bin/sh\n# postconf work-alike (labsim.sim): no real Postfix on this machine\n'
+                    f'exec "{sys.executable}" -m labsim.sim.postconf_alike "$@"\n')
+    shim.chmod(0o755)
+    return bindir
+
+
 def get(settings: Settings, name: str) -> str:
     """The value of one parameter as Postfix sees it (``postconf -h NAME``; empty when unset)."""
     proc = postconf(settings, "-h", name)

@@ -163,3 +163,17 @@ def test_unreachable_home_is_explained(tmp_path):
     with pytest.raises(LabError, match="postfix user cannot reach") as e:
         postfix.check_home_reachable(s)
     assert "LABSIM_HOME" in e.value.hint
+
+
+def test_without_postfix_the_lesson_postconf_runs_the_work_alike(monkeypatch, lab_settings):
+    # Pretend Postfix is absent: the lab's main.cf is still written, and a `postconf` on PATH answers.
+    s = lab_settings
+    monkeypatch.setattr(postfix, "find", lambda cmd: None)
+    postfix.create_config(s)
+    bindir = postfix.work_alike_bin(s)
+    assert bindir is not None
+    env = {**os.environ, "MAIL_CONFIG": str(s.config_dir), "PATH": f"/usr/bin:/bin:{bindir}"}
+    out = subprocess.run(["bash", "-c", "postconf smtpd_tls_security_level; postconf -e smtpd_tls_loglevel=1; "
+                          "postconf -n | grep smtpd_tls_loglevel"], capture_output=True, text=True, env=env)
+    assert out.stdout.splitlines() == ["smtpd_tls_security_level = may", "smtpd_tls_loglevel = 1"], out.stderr
+    assert "smtpd_tls_loglevel = 1" in (s.config_dir / "main.cf").read_text()
