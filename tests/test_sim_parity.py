@@ -202,3 +202,43 @@ def test_log_lines_and_received_header_match_postfix(pair: Pair) -> None:
         head = re.sub(r"<\d{14}\.", "<STAMP.", head)
         headers.append(head)
     assert headers[0] == headers[1], "\n".join(["Postfix:", headers[0], "simulator:", headers[1]])
+
+
+def _ecdsa_cert(path) -> None:
+    """A self-signed ECDSA certificate (what certbot 2.x issues by default), to pair with an RSA key."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lab.itpro.tv")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+@pytest.mark.parametrize("cert", ["mismatch", "missing", "cross-algorithm"])
+def test_certificate_warning_matches_postfix(pair: Pair, cert: str) -> None:
+    """The log line that explains a broken certificate/key pair reads the same (paths normalised)."""
+    marks = [s.log_file.stat().st_size for s in (pair.real, pair.sim)]
+    if cert == "cross-algorithm":  # an ECDSA certificate with the RSA snakeoil key
+        for s in (pair.real, pair.sim):
+            _ecdsa_cert(s.ssl_dir / "ecdsa.pem")
+        pair.configure(smtpd_tls_security_level="may", smtpd_tls_cert_file="{ssl}/ecdsa.pem",
+                       smtpd_tls_key_file="{ssl}/ssl-cert-snakeoil.key")
+    else:
+        pair.scenario("may", cert)
+    pair.both(["EHLO h", "QUIT"])  # a new smtpd reads main.cf and logs what it dislikes
+    time.sleep(0.5)
+    found = []
+    for s, mark in zip((pair.real, pair.sim), marks):
+        text = s.log_file.read_text(errors="replace")[mark:].replace(str(s.ssl_dir), "{ssl}")
+        warnings = sorted({m.group(1) for m in re.finditer(r"postfix/smtpd\[\d+\]: (warning: .*disabling TLS.*)", text)})
+        found.append(warnings)
+    assert found[0], "the real Postfix logged no certificate warning"
+    assert found[0] == found[1], found

@@ -87,4 +87,6 @@ LOG_REJECT = "{queue_id}: reject: {command} from {client}: {reply}; from=<{sende
 LOG_CLIENT = "{queue_id}: client={client}"
 LOG_PIPELINING = "improper command pipelining after {command} from {client}: {rest}"
 LOG_FORBIDDEN = "warning: non-SMTP command from {client}: {line}"
+#: Seen on 3.7.11 with an RSA key and an ECDSA certificate (the algorithm is the key's).
+LOG_KEY_MISMATCH = "warning: {algorithm} private key in {key} does not match public key in {cert}: disabling TLS support"
 LOG_CERT_PROBLEM = 'warning: cannot get {algorithm} {what} from file "{path}": disabling TLS support'

@@ -73,6 +73,18 @@ def _key_algorithm(cert_path: str) -> tuple[str, str]:
     return "RSA", "RSA-PSS (2048 bits)"
 
 
+def _private_key_algorithm(key_path: str) -> str:
+    """RSA or ECDSA, as Postfix names a private key's algorithm in its warnings ("" when unreadable)."""
+    try:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        key = load_pem_private_key(Path(key_path).read_bytes(), password=None)
+        return "ECDSA" if isinstance(key, ec.EllipticCurvePrivateKey) else "RSA"
+    except Exception:
+        return ""
+
+
 def _split_chain_files(files: list[str]) -> tuple[str, str] | None:
     """``smtpd_tls_chain_files`` (key first, then its chain) as one combined PEM for ssl."""
     pem = ""
@@ -104,6 +116,12 @@ def load(cert_file: str, key_file: str, chain_files: list[str], protocols: str) 
             bad_key = "key values mismatch" in text or (
                 Path(cert_file).is_file() and not Path(key_file or cert_file).is_file()
             ) or ("pem lib" in text and Path(cert_file).is_file())
+            key_algorithm = _private_key_algorithm(key_file or cert_file)
+            if key_algorithm and key_algorithm != algorithm and Path(cert_file).is_file():
+                # A key of another algorithm than the certificate's: Postfix's own check says so. (A key of
+                # the same algorithm that belongs elsewhere fails in OpenSSL: "cannot get ... private key".)
+                return None, [replies.LOG_KEY_MISMATCH.format(
+                    algorithm=key_algorithm, key=key_file or cert_file, cert=cert_file)]
             what, path = ("private key", key_file or cert_file) if bad_key else ("certificate", cert_file)
             return None, [replies.LOG_CERT_PROBLEM.format(algorithm=algorithm, what=what, path=path)]
     finally:
