@@ -10,7 +10,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 APT_COURSE="postfix pebble certbot swaks openssl ca-certificates ssl-cert python3-venv"
-APT_TEST="chromium chromium-driver"
+APT_TEST="chromium chromium-driver iproute2"
 pkgs="$APT_COURSE"
 [ "$want_test" = 1 ] && pkgs="$pkgs $APT_TEST"
 
@@ -29,7 +29,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     echo "setup: these Debian packages are missing: ${missing[*]}" >&2
     echo "setup: install them as root with:" >&2
