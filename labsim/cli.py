@@ -219,10 +219,7 @@ def course(backend: str | None) -> None:
     sys.exit(subprocess.call(cmd, env=env))
 
 
-def _register_optional() -> None:
-    """Subcommands that live beside their modules (simulator, attacker, checks)."""
-
-
+# Subcommands that live beside their modules (simulator, attacker, checks, classroom).
 from .mitm import mitm_command  # noqa: E402  (the attacker in the middle, issue 3)
 
 main.add_command(mitm_command)

@@ -224,13 +224,6 @@ def labsim_commands() -> list[tuple[str, str, list[str]]]:
         raise SiteDataError(f"cannot import labsim.cli ({exc}): run scripts/setup.sh") from exc
     import click
 
-    if hasattr(main, "commands") and not getattr(main, "_site_registered", False):
-        register = getattr(sys.modules["labsim.cli"], "_register_optional", None)
-        if callable(register):
-            try:
-                register()
-            except Exception:  # noqa: BLE001 - an optional subcommand that does not load is left out
-                pass
     out = []
     ctx = click.Context(main)
     for name in sorted(main.list_commands(ctx)):
