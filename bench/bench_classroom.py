@@ -4,7 +4,7 @@
 Why: an instructor wants to know whether one server carries a class. This starts ``--students`` labs
 (``labsim classroom up``), then every student at the same time runs the lesson's steps in their own shell,
 aimed at their own lab by their env file (``labsim check STEP --solve --json`` for certificate,
-postfix-tls, opportunistic, encrypt: the lesson's certbot command, postconf -e, restart, reload, then the
+postfix-tls, opportunistic, encrypt: the lesson's certbot command, postconf -e on the lab config, restart, reload, then the
 check), and every check must pass. Then ``classroom report`` and ``classroom down``.
 
 Figures: wall time of up, of the steps for the whole class, of the report and of down; memory per student

@@ -340,22 +340,18 @@ def leftover_processes(root: Path) -> list[int]:
     daemon whose MAIL_CONFIG is one of its labs. Only lab programs count: never a student's shell or editor,
     which may well have the classroom's paths in its environment or on its command line."""
     marker = str(Path(root).absolute()) + "/"
-    me = os.getpid()
     out = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit() or int(p.name) == me:
-            continue
+    for pid, p, cmd in procs.others():
         try:
-            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             exe = os.readlink(p / "exe")
             ours = Path(exe).name in LAB_PROGRAMS or any(w in cmd for w in ("labsim.sim", "certbot"))
             if marker in cmd and ours:
-                out.append(int(p.name))
+                out.append(pid)
                 continue
             if exe.startswith("/usr/lib/postfix/"):
                 env = (p / "environ").read_bytes().split(b"\0")
                 if any(e.startswith(b"MAIL_CONFIG=" + marker.encode()) for e in env):
-                    out.append(int(p.name))
+                    out.append(pid)
         except OSError:
             continue
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -35,19 +36,28 @@ def table() -> dict[int, tuple[int, str]]:
     return out
 
 
-def mentioning(marker: str) -> list[str]:
-    """``"pid: command line"`` of every other process whose command line or environment contains marker
-    (a lab home): what must be gone after ``labsim down``."""
+def others() -> Iterator[tuple[int, Path, str]]:
+    """(pid, its /proc directory, its command line) of every process but this one."""
     me = os.getpid()
-    out = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit() or int(p.name) == me:
             continue
         try:
             cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        yield int(p.name), p, cmd
+
+
+def mentioning(marker: str) -> list[str]:
+    """``"pid: command line"`` of every other process whose command line or environment contains marker
+    (a lab home): what must be gone after ``labsim down``."""
+    out = []
+    for pid, p, cmd in others():
+        try:
             environ = (p / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if (marker in cmd or marker in environ) and alive(int(p.name)):
-            out.append(f"{p.name}: {cmd}")
+        if (marker in cmd or marker in environ) and alive(pid):
+            out.append(f"{pid}: {cmd}")
     return out

@@ -216,12 +216,13 @@ def _ordered(q: Question) -> Question:
     return q.model_copy(update={"choices": choices})
 
 
-def load_bank(directory: str | os.PathLike[str] | None = None) -> Bank:
-    """Load and validate every ``*.yaml`` file of the bank; raise :class:`BankError` on any defect."""
+def read_all(directory: str | os.PathLike[str] | None = None) -> tuple[list[Question], list[str]]:
+    """Every question of every ``*.yaml`` file, and the hard defects found (schema, YAML, duplicate ids).
+    Shared by :func:`load_bank`, which refuses a bank with defects, and ``quizzes lint``, which lists them."""
     root = bank_dir(directory)
-    files = sorted(root.glob("*.yaml"))
+    files = sorted(Path(root).glob("*.yaml"))
     if not files:
-        raise BankError([f"{root}: no *.yaml question files"])
+        return [], [f"{root}: no *.yaml question files"]
     questions: list[Question] = []
     problems: list[str] = []
     for path in files:
@@ -234,6 +235,12 @@ def load_bank(directory: str | os.PathLike[str] | None = None) -> Bank:
             first = seen[q.id]
             problems.append(f"{q.source}:{q.line}: {q.id}: duplicate id (first at {first.source}:{first.line})")
         seen.setdefault(q.id, q)
+    return questions, problems
+
+
+def load_bank(directory: str | os.PathLike[str] | None = None) -> Bank:
+    """Load and validate every ``*.yaml`` file of the bank; raise :class:`BankError` on any defect."""
+    questions, problems = read_all(directory)
     if problems:
         raise BankError(problems)
     return Bank(tuple(questions))

@@ -9,10 +9,8 @@ areas that no question tests, and a bank whose fill-in share is below a quarter.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from .bank import bank_dir, parse_file
-from .model import Question
+from .bank import bank_dir, read_all
 from .objectives import AREAS, OBJECTIVES
 
 MIN_FILL_SHARE = 0.25
@@ -21,21 +19,9 @@ MIN_FILL_SHARE = 0.25
 def lint(directory: str | os.PathLike[str] | None = None, check_coverage: bool = True) -> list[str]:
     """All problems of the bank in DIRECTORY; an empty list means it is clean."""
     root = bank_dir(directory)
-    files = sorted(Path(root).glob("*.yaml"))
-    if not files:
-        return [f"{root}: no *.yaml question files"]
-    problems: list[str] = []
-    questions: list[Question] = []
-    for path in files:
-        qs, ps = parse_file(path)
-        problems.extend(ps)
-        questions.extend(qs)
-    seen: dict[str, Question] = {}
+    questions, problems = read_all(directory)
     for q in questions:
         where = f"{q.source}:{q.line}: {q.id}"
-        if q.id in seen:
-            problems.append(f"{where}: duplicate id (first at {seen[q.id].source}:{seen[q.id].line})")
-        seen.setdefault(q.id, q)
         if not q.explanation.strip():
             problems.append(f"{where}: missing explanation")
         for i, c in enumerate(q.choices):

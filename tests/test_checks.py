@@ -1,6 +1,6 @@
 """labsim check / solve: every step fails on a fresh lab, passes after its solve, on both backends.
 
-The solves do what the lesson does (its certbot command, postconf -e, restart, reload); the checks are run
+The solves do what the lesson does (its certbot command, postconf -e on the lab config, restart, reload); the checks are run
 through the `labsim` command as a notebook or a student runs them, and their exit status is what counts.
 """
 
