@@ -24,7 +24,7 @@ from . import certs
 from .errors import LabError, MissingPackageError, NotRootError
 from . import procs
 from .procs import alive
-from .ports import require_free, wait_listening
+from .ports import is_free, require_free, wait_listening
 from .settings import Settings
 
 SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -325,6 +325,10 @@ def stop(settings: Settings, timeout: float = 20) -> None:
     if master_pid(settings) is not None:
         _postfix(settings, "abort")
         time.sleep(0.5)
+    # The master's children (smtpd, ...) inherited its listening socket and exit a moment after it: a
+    # start right now would find the port still taken. Wait until they have let go of it.
+    while time.monotonic() < deadline + 5 and not is_free(settings.smtp_port, settings.host):
+        time.sleep(0.05)
 
 
 def reload(settings: Settings) -> None:
