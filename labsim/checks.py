@@ -37,7 +37,7 @@ from typing import Callable
 
 import click
 
-from . import acme, certs, lab, postfix
+from . import acme, certs, dates, lab, postfix
 from .errors import LabError
 from .settings import DEFAULT_DOMAIN, Settings
 from .smtpprobe import Conn
@@ -133,11 +133,7 @@ _MASTER_LINE = re.compile(
 
 def _stamp(text: str, now: dt.datetime | None = None) -> float:
     """Epoch seconds of a syslog-style stamp (``Nov 24 19:43:10``, local time, no year)."""
-    now = now or dt.datetime.now()
-    when = dt.datetime.strptime(f"{now.year} {text}", "%Y %b %d %H:%M:%S")
-    if when > now + dt.timedelta(days=2):  # a December line read in January
-        when = when.replace(year=now.year - 1)
-    return when.timestamp()
+    return dates.parse_log_stamp(text, now)
 
 
 def last_load(settings: Settings, max_bytes: int = 4_000_000) -> tuple[float, str] | None:

@@ -15,9 +15,9 @@ import random
 import socket
 import time
 from dataclasses import dataclass
-from email.utils import format_datetime
-from datetime import datetime
 from pathlib import Path
+
+from labsim.dates import header_date
 
 from .simconfig import SimConfig
 
@@ -92,11 +92,6 @@ class TLSInfo:
     details: str  # "key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256"
 
 
-def _date(now: float) -> str:
-    dt = datetime.fromtimestamp(now).astimezone()
-    return f"{format_datetime(dt)} ({dt.tzname()})"
-
-
 def received_header(
     conf: SimConfig, helo: str | None, client_name: str, client_addr: str, proto: str, qid: str,
     recipients: list[str], tls: TLSInfo | None, now: float,
@@ -107,7 +102,7 @@ def received_header(
         lines.append(f"\t {tls.details})")
         lines.append("\t(No client certificate requested)")
     lines.append(f"\tby {conf.myhostname} (Postfix) with {proto} id {qid}")
-    when = _date(now)
+    when = header_date(now)
     if len(recipients) == 1:
         lines.append(f"\tfor <{recipients[0]}>; {when}")
     else:
@@ -128,7 +123,7 @@ def compose(
     if b"message-id" not in names:
         added.append(f"Message-Id: <{time.strftime('%Y%m%d%H%M%S', time.localtime(now))}.{qid}@{conf.myhostname}>")
     if b"date" not in names:
-        added.append(f"Date: {_date(now)}")
+        added.append(f"Date: {header_date(now)}")
     if b"from" not in names:
         added.append(f"From: {sender or 'MAILER-DAEMON'}")
     top = [f"Return-Path: <{sender}>", f"X-Original-To: {recipient}", f"Delivered-To: {recipient}", received]

@@ -9,8 +9,9 @@ stand-in process ids so their lines can be told apart like Postfix's.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
+
+from labsim.dates import maillog_stamp
 
 #: Stand-in process ids of the daemons the simulator plays besides smtpd (offsets from its own pid).
 _DAEMON_OFFSETS = {"smtpd": 0, "cleanup": 1, "qmgr": 2, "virtual": 3, "master": 4}
@@ -26,7 +27,7 @@ class MailLog:
         self.pid = os.getpid()
 
     def line(self, daemon: str, message: str, when: float | None = None) -> str:
-        stamp = time.strftime("%b %d %H:%M:%S", time.localtime(when))
+        stamp = maillog_stamp(when)
         pid = self.pid + _DAEMON_OFFSETS.get(daemon, 5)
         return f"{stamp} {self.host} {self.syslog_name}/{daemon}[{pid}]: {message}"
 
