@@ -10,7 +10,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 APT_COURSE="postfix pebble certbot swaks openssl ca-certificates ssl-cert python3-venv"
-APT_TEST="chromium chromium-driver iproute2"
+APT_TEST="chromium chromium-driver iproute2 tzdata faketime"
 pkgs="$APT_COURSE"
 [ "$want_test" = 1 ] && pkgs="$pkgs $APT_TEST"
 

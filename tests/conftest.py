@@ -17,6 +17,10 @@ import pytest
 from labsim import lab, postfix
 from labsim.ports import free_ports
 from labsim.settings import PORTS, Settings
+from tests.skipguard import (  # noqa: F401  the CI skip guard's hooks, registered by name
+    pytest_make_collect_report, pytest_runtest_makereport, pytest_terminal_summary)
+
+pytest_plugins = ["pytester"]
 
 ETC_POSTFIX = Path("/etc/postfix")
 
