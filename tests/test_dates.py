@@ -176,3 +176,14 @@ def test_both_backends_write_todays_dates_as_postfix_does(request, backend) -> N
     line = s.log_file.read_text().splitlines()[-1]
     stamp = line[:15]
     assert dates.maillog_stamp(dates.parse_log_stamp(stamp)) == stamp, line
+
+
+def test_the_checks_read_master_lines_on_every_day() -> None:
+    """labsim.checks finds the master's ``daemon started``/``reload`` line (when main.cf was last read)."""
+    from labsim import checks
+
+    for when in every_day():
+        line = (f"{dates.maillog_stamp(when.timestamp())} lab postfix/master[42]: reload -- version 3.7.11, "
+                f"configuration /var/lib/labsim/postfix")
+        m = checks._MASTER_LINE.match(line)
+        assert m and m.group("stamp") == line[:15], line

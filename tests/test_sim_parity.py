@@ -167,7 +167,7 @@ def _smtpd_lines(settings, after: int) -> list[str]:
     text = settings.log_file.read_text(errors="replace")[after:]
     out = []
     for line in text.splitlines():
-        m = re.match(r"\w{3} [ \d]\d \d\d:\d\d:\d\d (\S+) postfix/smtpd\[\d+\]: (.*)", line)
+        m = re.match(rf"{dates.MASKS['log'].pattern} (\S+) postfix/smtpd\[\d+\]: (.*)", line)
         if m and not m.group(2).startswith("warning:"):
             out.append(f"{m.group(1)} {re.sub(r'[0-9A-F]{8,12}', '<QID>', m.group(2))}")
     return out
