@@ -9,11 +9,17 @@ The sender is a private Postfix built with :mod:`labsim.postfix` under ``<lab ho
 own free port, then adjusted with postconf: it relays everything to ``relayhost = [127.0.0.1]:<port>``
 (the lab's server, or the attacker in front of it), accepts mail from its local ``sendmail``, and logs
 its TLS decisions (``smtp_tls_loglevel = 1``). All functions take the *lab's* Settings.
+
+A real Postfix needs root. Without root (or with ``LABSIM_SENDER=client``) the same functions use
+:mod:`labsim.sender_alike`: an SMTP client that follows ``smtp_tls_security_level`` as Postfix's smtp(8)
+does, with the same main.cf, the same log lines and a queue of its own, checked against this real
+sending Postfix by tests/test_nonroot_sender.py. ``LABSIM_SENDER=postfix`` insists on the real one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from . import postfix
+from . import postfix, sender_alike
 from .errors import LabError
 from .ports import free_ports
 from .settings import Settings
@@ -58,6 +64,29 @@ class Queued:
     recipients: list[tuple[str, str]]  # (address, delay reason)
 
 
+SENDER_VAR = "LABSIM_SENDER"
+
+
+def uses_postfix() -> bool:
+    """True when the sender is a real Postfix: root with Postfix installed (``LABSIM_SENDER=auto``, the
+    default), or ``LABSIM_SENDER=postfix``; False for the work-alike (no root, or ``LABSIM_SENDER=client``)."""
+    want = os.environ.get(SENDER_VAR, "auto").strip().lower() or "auto"
+    if want not in ("auto", "postfix", "client"):
+        raise LabError(f"{SENDER_VAR}={want!r} is not a sender.", hint="Use auto, postfix or client.")
+    if want == "client":
+        return False
+    if want == "postfix":
+        postfix.require_installed()
+        postfix.require_root()
+        return True
+    return postfix.installed() and os.geteuid() == 0
+
+
+def kind() -> str:
+    """What sends, in words a notebook can print (the same on every run of one kind)."""
+    return "a real sending Postfix" if uses_postfix() else "the lab's work-alike of a sending Postfix (no root)"
+
+
 def settings_for(lab: Settings) -> Settings:
     """The sender's own Settings: home ``<lab home>/sender``, its own port (chosen once, then kept)."""
     home = lab.home / "sender"
@@ -78,7 +107,8 @@ def up(lab: Settings, level: str = "may", *, target_port: int | None = None) -> 
         s.run_dir.mkdir(parents=True, exist_ok=True)
         (s.run_dir / "sender.json").write_text(json.dumps({"smtp_port": s.smtp_port}))
     configure(lab, level, target_port=target_port or lab.smtp_port)
-    postfix.start(s)
+    if uses_postfix():
+        postfix.start(s)
     return s
 
 
@@ -107,13 +137,15 @@ def configure(lab: Settings, level: str | None = None, *, target_port: int | Non
     if now == [p.split("=", 1)[1] for p in params]:
         return  # nothing changes: spare the reload (about 2 s)
     postfix.postconf(s, *params, check=True)
-    if postfix.is_running(s):
+    if uses_postfix() and postfix.is_running(s):
         postfix.reload(s)  # long-running qmgr/trivial-rewrite and idle smtp processes must see it too
 
 
 def down(lab: Settings) -> None:
-    """Stop the sender (its queue stays, as on a real server)."""
-    postfix.stop(settings_for(lab))
+    """Stop the sender (its queue stays, as on a real server). The work-alike runs no process."""
+    s = settings_for(lab)
+    if postfix.is_running(s):
+        postfix.stop(s)
 
 
 def send(lab: Settings, to: str | None = None, subject: str = "labsim test", body: str = "Hello from the sender.",
@@ -128,6 +160,11 @@ def send(lab: Settings, to: str | None = None, subject: str = "labsim test", bod
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     msg["Date"], msg["Message-ID"] = formatdate(localtime=True), f"<{mid}>"
     msg.set_content(body)
+    if not uses_postfix():
+        if not (s.config_dir / "main.cf").exists():
+            raise LabError("The sender does not exist yet.", hint="labsim.sender.up(settings) creates it.")
+        sender_alike.submit(s, msg.as_bytes(), sender, to)
+        return mid
     proc = subprocess.run(
         [postfix.find("sendmail") or "sendmail", "-C", str(s.config_dir), "-i", "-f", sender, "--", to],
         input=msg.as_bytes(), capture_output=True, timeout=30,
@@ -181,14 +218,19 @@ def tls_lines(lab: Settings) -> list[str]:
 def queue(lab: Settings) -> list[Queued]:
     """What waits in the sender's queue and why (``postqueue -j``, the JSON form of ``postqueue -p``)."""
     s = settings_for(lab)
-    proc = subprocess.run([postfix.find("postqueue") or "postqueue", "-c", str(s.config_dir), "-j"],
-                          capture_output=True, text=True, timeout=30)
+    if uses_postfix():
+        proc = subprocess.run([postfix.find("postqueue") or "postqueue", "-c", str(s.config_dir), "-j"],
+                              capture_output=True, text=True, timeout=30)
+        items = []
+        for line in proc.stdout.splitlines():
+            try:
+                items.append(json.loads(line))
+            except ValueError:
+                continue
+    else:
+        items = sender_alike.queue_json(s)
     out = []
-    for line in proc.stdout.splitlines():
-        try:
-            j = json.loads(line)
-        except ValueError:
-            continue
+    for j in items:
         out.append(Queued(j["queue_id"], j["queue_name"], j.get("sender", ""),
                           [(r["address"], r.get("delay_reason", "")) for r in j.get("recipients", [])]))
     return out
@@ -197,6 +239,8 @@ def queue(lab: Settings) -> list[Queued]:
 def queue_text(lab: Settings) -> str:
     """``postqueue -p`` as a learner sees it (``mailq``): the reason of a deferral in parentheses."""
     s = settings_for(lab)
+    if not uses_postfix():
+        return sender_alike.queue_text(s)
     return subprocess.run([postfix.find("postqueue") or "postqueue", "-c", str(s.config_dir), "-p"],
                           capture_output=True, text=True, timeout=30).stdout
 
@@ -204,6 +248,9 @@ def queue_text(lab: Settings) -> str:
 def flush(lab: Settings) -> None:
     """``postqueue -f``: try every deferred message again now (after fixing the TLS level, say)."""
     s = settings_for(lab)
+    if not uses_postfix():
+        sender_alike.flush(s)
+        return
     subprocess.run([postfix.find("postqueue") or "postqueue", "-c", str(s.config_dir), "-f"],
                    capture_output=True, text=True, timeout=30)
 
@@ -211,5 +258,8 @@ def flush(lab: Settings) -> None:
 def clear_queue(lab: Settings) -> None:
     """``postsuper -d ALL``: drop every queued message (between experiments)."""
     s = settings_for(lab)
+    if not uses_postfix():
+        sender_alike.clear(s)
+        return
     subprocess.run([postfix.find("postsuper") or "postsuper", "-c", str(s.config_dir), "-d", "ALL"],
                    capture_output=True, text=True, timeout=30)

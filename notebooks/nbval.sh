@@ -11,7 +11,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:?usage: notebooks/nbval.sh postfix|sim [pytest args]}
 shift
-export PATH="$PWD/.venv/bin:$PATH"
+# NBVAL_VENV: another venv to run from (scripts/test.sh gives an unprivileged user one that reuses .venv's
+# packages when .venv's interpreter lives where that user cannot go).
+export PATH="${NBVAL_VENV:-$PWD/.venv}/bin:$PATH"
 home=$(mktemp -d /tmp/labsim-nbval-XXXXXXXX)
 chmod 0711 "$home"
 unset MAIL_CONFIG
