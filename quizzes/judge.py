@@ -3,6 +3,8 @@
 * single choice: one letter (``B``; case and surrounding blanks do not matter).
 * multiple choice: the set of letters (``A,C``, ``A C``, ``AC`` or a list); it must be exactly the
   right set, as LPI gives no partial credit that it documents.
+* either kind may also be answered with the choices' own texts (a list, or one text per line): that is
+  what a session stores (:func:`choice_texts`), since letters change from one attempt to the next.
 * fill-in: trimmed, then compared exactly with each listed alternative; case matters unless the
   question says ``case_sensitive: false`` (commands, parameters and paths are case-sensitive on the
   exam and in Postfix). Inner blanks are *not* normalised: ``postconf  -e`` with two spaces must be
@@ -33,6 +35,9 @@ def normalise(question: Question, response: Response) -> str:
     if question.type == "fill":
         text = response if isinstance(response, str) else " ".join(response)
         return text.strip()
+    by_text = _letters_of_texts(question, response)
+    if by_text is not None:
+        return ",".join(sorted(by_text))
     parts = response if isinstance(response, list) else [response]
     letters: set[str] = set()
     for part in parts:
@@ -62,3 +67,25 @@ def judge(question: Question, response: Response) -> Verdict:
     if question.type == "single":
         ok = ok and len(chosen) == 1
     return Verdict(ok, given, expected)
+
+
+def _letters_of_texts(question: Question, response: str | list[str]) -> set[str] | None:
+    """The letters of the choices RESPONSE names by their texts, or None when it does not."""
+    parts = response if isinstance(response, list) else str(response).split("\n")
+    parts = [str(p).strip() for p in parts if str(p).strip()]
+    texts = [c.text for c in question.choices]
+    if not parts or not all(p in texts for p in parts):
+        return None
+    return {LETTERS[texts.index(p)] for p in parts}
+
+
+def choice_texts(question: Question, given: str) -> str:
+    """A normalised choice answer (letters of QUESTION as shown) as the choices' texts, one per line, in the
+    order of the bank: the form to store, which stays right when the next attempt shuffles the letters."""
+    if question.type == "fill" or not given:
+        return given
+    chosen = set(given.split(","))
+    shown = {LETTERS[i]: c.text for i, c in enumerate(question.choices)}
+    texts = [shown[k] for k in sorted(chosen) if k in shown]
+    unknown = sorted(k for k in chosen if k not in shown)
+    return "\n".join(texts + unknown)

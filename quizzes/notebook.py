@@ -7,6 +7,10 @@ Why the care about the plain-text form: nbval compares a cell's stored output wi
 widget's model id is random (nbval skips that mime type), so what it compares is ``text/plain``; ours is
 the questions themselves, rendered the same way on every run (seeded selection, bank order of choices,
 answers hidden). Without ipywidgets, the same text is what the cell shows.
+
+The widget is an attempt: each time the cell runs, its choices are shuffled afresh (:func:`shuffled`) and
+the letters it shows, judges and explains are those of that order, so a learner who re-runs the quiz
+cannot answer by remembered letters.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from .bank import Bank, load_bank
 from .judge import judge
 from .model import LETTERS, Question
+from .session import shuffled
 
 
 def pick(bank: Bank, ids: list[str] | None = None, tags: list[str] | None = None, n: int = 3,
@@ -73,19 +78,29 @@ class PlainQuiz:
         return plain_text(self.questions)
 
 
-def _widget_quiz(questions: list[Question]) -> Any:
+def attempt(questions: list[Question], seed: object = None) -> list[Question]:
+    """The questions as one attempt shows them: choices shuffled (a fresh order unless SEED is given)."""
+    if seed is None:
+        seed = random.SystemRandom().random()
+    return [shuffled(q, f"{seed}:{q.id}") for q in questions]
+
+
+def _widget_quiz(questions: list[Question], seed: object = None) -> Any:
     import ipywidgets as w
+
+    text = plain_text(questions)  # the stable text form, in bank order
+    questions = attempt(questions, seed)
 
     class QuizWidget(w.VBox):
         """A VBox of questions whose text/plain form is the stable question text."""
 
         def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
             data = super()._repr_mimebundle_(**kwargs) or {}
-            data["text/plain"] = plain_text(questions)
+            data["text/plain"] = text
             return data
 
         def __repr__(self) -> str:
-            return plain_text(questions)
+            return text
 
     boxes = []
     for i, q in enumerate(questions, 1):

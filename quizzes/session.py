@@ -2,15 +2,22 @@
 
 An answer is judged, written to the store (committed at once) and fed to the Leitner boxes before the
 next question is shown, so a crash loses at most the question on screen.
+
+Choices are shuffled per attempt (:func:`presented`): the order depends on the session and the question,
+so a resumed session shows the same letters again and the next session other ones. The letters a learner
+types are judged against the order shown; what is stored is the choices' texts (:func:`quizzes.judge.choice_texts`),
+never a letter that means something else in the next attempt.
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from . import exam, review
 from .bank import Bank
-from .judge import Verdict, judge
+from .judge import Verdict, choice_texts, judge
+from .model import Question
 from .store import Session, Store
 
 
@@ -43,10 +50,28 @@ def time_left(store: Store, session: Session) -> float | None:
     return max(0.0, session.time_limit - time_used(store, session))
 
 
+def shuffled(q: Question, seed: object) -> Question:
+    """Q with its choices in an order drawn from SEED (any hashable text or number)."""
+    if not q.choices:
+        return q
+    choices = list(q.choices)
+    random.Random(str(seed)).shuffle(choices)
+    return q.model_copy(update={"choices": choices})
+
+
+def presented(session: Session, q: Question, shuffle: bool = True) -> Question:
+    """Q as this attempt shows it: choices shuffled by session and question (stable on resume).
+    ``shuffle=False`` keeps the bank's order (answers files written beforehand use the bank's letters)."""
+    return shuffled(q, f"{session.id}:{session.started}:{q.id}") if shuffle else q
+
+
 def answer(store: Store, bank: Bank, session: Session, question_id: str, response: str | list[str] | None,
-           elapsed: float = 0.0, now: float | None = None) -> Verdict:
-    verdict = judge(bank.get(question_id), response)
-    store.record(session.id, question_id, verdict.given, verdict.correct, elapsed=elapsed, now=now)
+           elapsed: float = 0.0, now: float | None = None, shown: Question | None = None) -> Verdict:
+    """Judge RESPONSE against the question as SHOWN (default: the bank's order) and store the choice, not
+    the letter. The verdict's ``given`` keeps the letters as shown, for the feedback on screen."""
+    q = shown if shown is not None else bank.get(question_id)
+    verdict = judge(q, response)
+    store.record(session.id, question_id, choice_texts(q, verdict.given), verdict.correct, elapsed=elapsed, now=now)
     review.update(store, question_id, verdict.correct, now=now)
     return verdict
 
