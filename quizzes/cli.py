@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -25,6 +26,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from . import exam as exam_mod
+from . import export as export_mod
+from . import progress as progress_mod
 from . import review as review_mod
 from . import session as sess
 from .bank import Bank, BankError, load_bank, to_json
@@ -32,7 +35,7 @@ from .judge import Verdict
 from .lint import lint as lint_bank
 from .model import LETTERS, Question
 from .objectives import AREAS, OBJECTIVES
-from .store import Store
+from .store import Store, StoreError
 
 Asker = Callable[[Question, int, int], "str | None"]
 
@@ -50,7 +53,10 @@ class Ctx:
             raise click.ClickException(str(exc)) from exc
 
     def store(self) -> Store:
-        return Store(self.db)
+        try:
+            return Store(self.db)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 def _console(as_json: bool) -> Console:
@@ -108,8 +114,50 @@ def load_answers(path: str) -> dict[str, Any] | list[str]:
     return text.splitlines()
 
 
-def make_asker(con: Console, answers_file: str | None) -> Asker:
-    """A function that shows a question and returns the learner's response (None = stop here)."""
+def answer_problem(q: Question, text: str, hints: bool = False) -> str | None:
+    """What is wrong with TEXT as an answer to Q as shown (None: it is an answer, right or wrong)."""
+    text = text.strip()
+    stop = "or press Ctrl-D to stop (your progress is saved)"
+    if hints and text == review_mod.HINT:
+        return None
+    if not text:
+        what = "the answer text" if q.type == "fill" else "a letter" if q.type == "single" else "letters"
+        return f"Type {what}, {stop}."
+    if q.type == "fill" or text in {c.text for c in q.choices}:
+        return None
+    valid = LETTERS[: len(q.choices)]
+    token = text.upper()
+    pieces = [p for p in re.split(r"[\s,;]+", token) if p] if re.search(r"[\s,;]", token) else list(token)
+    span = f"{valid[0]} to {valid[-1]}"
+    if q.type == "single" and (len(pieces) != 1 or pieces[0] not in valid):
+        return f"Expected one letter, {span} ({text!r} is not one); type it again, {stop}."
+    if q.type == "multiple" and not all(p in valid for p in pieces):
+        return f"Expected letters {span}, e.g. A,C ({text!r} is not); type them again, {stop}."
+    return None
+
+
+def make_asker(con: Console, answers_file: str | None, hints: Store | None = None) -> Asker:
+    """A function that shows a question and returns the learner's response (None = stop here).
+
+    Interactive answers that are empty or not letters of the choices shown are asked again, saying what
+    is expected. With HINTS (review), ``?`` shows a hint and asks again; the answer then rates Hard."""
+    asker = _make_asker(con, answers_file, hints is not None)
+    if hints is None:
+        return asker
+
+    def with_hints(q: Question, i: int, n: int) -> str | None:
+        response = asker(q, i, n)
+        while response is not None and response.strip() == review_mod.HINT:
+            con.print(review_mod.hint(q), markup=False)
+            review_mod.mark_hint(hints, q.id)
+            response = asker(q, i, n)
+        return response
+
+    with_hints.shuffles = getattr(asker, "shuffles", True)  # type: ignore[attr-defined]
+    return with_hints
+
+
+def _make_asker(con: Console, answers_file: str | None, hints: bool) -> Asker:
     if answers_file:
         source = load_answers(answers_file)
         lines = iter(source) if isinstance(source, list) else None
@@ -128,10 +176,16 @@ def make_asker(con: Console, answers_file: str | None) -> Asker:
     def interactive(q: Question, i: int, n: int) -> str | None:
         render_question(con, q, i, n)
         hint = "letter" if q.type == "single" else "letters, e.g. A,C" if q.type == "multiple" else "text"
-        try:
-            return click.prompt(f"Answer ({hint})", default="", show_default=False, err=con.stderr)
-        except (click.Abort, EOFError):
-            return None
+        hint += ", ? for a hint" if hints else ""
+        while True:
+            try:
+                text = click.prompt(f"Answer ({hint})", default="", show_default=False, err=con.stderr)
+            except (click.Abort, EOFError):
+                return None
+            problem = answer_problem(q, text, hints)
+            if problem is None:
+                return text
+            con.print(problem, style="yellow", markup=False)
 
     return interactive
 
@@ -254,28 +308,70 @@ def exam(ctx: Ctx, count, seconds_per_question, seed, resume, answers_file, as_j
     _emit(ctx, con, {"finished": True, **result})
 
 
+def when(ts: float | None, now: float | None = None) -> str:
+    """A review time for people: '2026-12-05 14:03 UTC (in 3 days)'."""
+    if ts is None:
+        return "none"
+    now = time.time() if now is None else now
+    delta = ts - now
+    span = abs(delta)
+    amount = (f"{span / 86400:.0f} days" if span >= 1.5 * 86400 else f"{span / 3600:.0f} hours" if span >= 5400
+              else f"{max(1, round(span / 60))} minutes")
+    rel = "now" if abs(delta) < 30 else f"in {amount}" if delta > 0 else f"{amount} ago"
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") + f" ({rel})"
+
+
+def _iso(ts: float | None) -> str | None:
+    return progress_mod.iso(ts) if ts is not None else None
+
+
 @main.command()
 @click.option("-n", "--count", default=20, show_default=True, help="At most this many due questions.")
+@click.option("--list", "list_only", is_flag=True, help="Only show the schedule: what is due, and when the rest is.")
 @_answers_opt
 @_json_opt
 @click.pass_obj
-def review(ctx: Ctx, count, answers_file, as_json) -> None:
-    """Spaced repetition (Leitner boxes) of the questions you missed."""
+def review(ctx: Ctx, count, list_only, answers_file, as_json) -> None:
+    """Spaced repetition (FSRS) of the questions you missed; '?' at the prompt gives a hint."""
     ctx.as_json = as_json
     con = _console(as_json)
     bank = ctx.bank()
     store = ctx.store()
-    due = review_mod.due(store, known=set(bank.ids()))[:count]
+    known = set(bank.ids())
+    due = review_mod.due(store, known=known)
+    plan = review_mod.schedule(store, known)
+    nxt = review_mod.next_review(store, known=known)
+    con.print(f"{len(due)} due now, {len(plan)} in review; next after that: "
+              + (f"{nxt.question_id} on {when(nxt.due)}" if nxt else "none") + ".")
+    if list_only:
+        table = Table("question", "state", "due")
+        for s in plan:
+            table.add_row(s.question_id, s.state, when(s.due))
+        con.print(table)
+        _emit(ctx, con, {"mode": "review", "due": len(due), "schedule": [
+            {"id": s.question_id, "state": s.state, "due": _iso(s.due)} for s in plan]})
+        return
+    due = due[:count]
     if not due:
         con.print("Nothing is due for review.")
-        _emit(ctx, con, {"mode": "review", "due": 0, "answers": []})
+        _emit(ctx, con, {"mode": "review", "due": 0, "answers": [], "next_review": _iso(nxt.due) if nxt else None})
         return
     session = sess.start(store, "review", due)
-    log = _run(ctx, store, bank, session, make_asker(con, answers_file), con, feedback=True)
+    log = _run(ctx, store, bank, session, make_asker(con, answers_file, hints=store), con, feedback=True)
     sess.finish(store, bank, session)
+    cards = {s.question_id: s for s in review_mod.schedule(store)}
+    ratings = {r[0]: r[1] for r in store.reviews()}  # the latest rating per question
     for item in log:
-        item["box"] = (store.box(item["id"]) or (None, None))[0]
-    _emit(ctx, con, {"mode": "review", "due": len(due), "answers": log})
+        card = cards.get(item["id"])
+        item["rating"] = review_mod.Rating(ratings[item["id"]]).name if item["id"] in ratings else None
+        item["state"] = card.state if card else None
+        item["next_review"] = _iso(card.due) if card else None
+        if card:
+            con.print(f"{item['id']}: {item['rating']}; next review {when(card.due)}", markup=False)
+    nxt = review_mod.next_review(store, known=known)
+    con.print("Next review: " + (f"{nxt.question_id} on {when(nxt.due)}." if nxt else "none."))
+    _emit(ctx, con, {"mode": "review", "due": len(due), "answers": log,
+                     "next_review": _iso(nxt.due) if nxt else None})
 
 
 def stats_data(store: Store, bank: Bank) -> dict[str, Any]:
@@ -297,9 +393,10 @@ def stats_data(store: Store, bank: Bank) -> dict[str, Any]:
         r = store.result(s.id)
         exams.append({"session": s.id, "finished": s.finished is not None,
                       "scaled": r["scaled"] if r else None, "passed": r["passed"] if r else None})
-    boxes: dict[int, int] = {}
-    for _qid, (box, _due) in store.boxes().items():
-        boxes[box] = boxes.get(box, 0) + 1
+    states: dict[str, int] = {}
+    for s in review_mod.schedule(store, set(known)):
+        states[s.state] = states.get(s.state, 0) + 1
+    nxt = review_mod.next_review(store, known=set(known))
     return {
         "learner": store.learner,
         "answers": len(answers),
@@ -308,8 +405,10 @@ def stats_data(store: Store, bank: Bank) -> dict[str, Any]:
         "questions_in_bank": len(bank),
         "by_area": by_area,
         "exams": exams,
-        "boxes": {str(k): v for k, v in sorted(boxes.items())},
+        "review": states,
         "due": len(review_mod.due(store, known=set(known))),
+        "next_review": _iso(nxt.due) if nxt else None,
+        "retention": review_mod.retention(store, known=set(known)),
     }
 
 
@@ -317,7 +416,7 @@ def stats_data(store: Store, bank: Bank) -> dict[str, Any]:
 @_json_opt
 @click.pass_obj
 def stats(ctx: Ctx, as_json) -> None:
-    """What you have answered, by area; exam scores; review boxes."""
+    """What you have answered, by area; exam scores; review schedule and retention."""
     ctx.as_json = as_json
     con = _console(as_json)
     data = stats_data(ctx.store(), ctx.bank())
@@ -333,8 +432,15 @@ def stats(ctx: Ctx, as_json) -> None:
     for e in data["exams"]:
         con.print(f"exam {e['session']}: " + (f"{e['scaled']} ({'pass' if e['passed'] else 'fail'})"
                                               if e["finished"] else "unfinished (quizzes exam --resume)"))
-    if data["boxes"]:
-        con.print("Leitner boxes: " + ", ".join(f"box {k}: {v}" for k, v in data["boxes"].items()))
+    if data["review"]:
+        con.print("In review (FSRS): " + ", ".join(f"{k}: {v}" for k, v in sorted(data["review"].items()))
+                  + f"; next review {when(progress_mod.epoch(data['next_review']) if data['next_review'] else None)}.")
+    r = data["retention"]
+    if r["reviews"]:
+        con.print(f"Retention: {r['right']} of {r['reviews']} reviews of learned questions right "
+                  f"({r['measured']:.0%}; target {r['desired']:.0%}).")
+    if r["predicted"] is not None:
+        con.print(f"FSRS's recall probability now, mean over {r['cards']} questions: {r['predicted']:.0%}.")
 
 
 CSV_FIELDS = ["learner", "database", "session", "mode", "question_id", "type", "area", "objectives",
@@ -342,15 +448,31 @@ CSV_FIELDS = ["learner", "database", "session", "mode", "question_id", "type", "
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True,
-              help="json: the whole bank for the course site; csv: learners' results for instructors.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(list(export_mod.FORMATS)), default="json", show_default=True,
+              help="json: the whole bank for the course site; csv: learners' results for instructors; anki: an "
+                   "Anki deck (.apkg); qti: an IMS QTI 2.1 package (.zip, e.g. for Canvas); moodle: Moodle XML; "
+                   "gift: Moodle's GIFT text.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write here (all or nothing) instead of stdout; needed for anki and qti.")
 @click.option("--results", "result_dbs", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="(csv) progress databases to include, e.g. one per student (default: your own).")
 @click.pass_obj
 def export(ctx: Ctx, fmt, output, result_dbs) -> None:
-    """Export the bank as JSON, or results as CSV."""
+    """Export the bank (JSON, Anki, QTI, Moodle XML, GIFT), or results as CSV."""
     bank = ctx.bank()
+    if fmt in export_mod.WRITERS:
+        if not output and fmt in ("anki", "qti"):
+            raise click.UsageError(f"--format {fmt} writes a binary file: give --output FILE "
+                                   f"(e.g. --output bank{export_mod.SUFFIX[fmt]})")
+        try:
+            if output:
+                path = export_mod.export(bank, fmt, output)
+                click.echo(f"{len(bank)} questions written to {path} ({fmt})", err=True)
+            else:
+                click.echo(export_mod.WRITERS[fmt](bank).decode("utf-8"), nl=False)
+        except export_mod.ExportError as exc:
+            raise click.ClickException(str(exc)) from exc
+        return
     if fmt == "json":
         text = to_json(bank)
     else:
@@ -377,9 +499,53 @@ def export(ctx: Ctx, fmt, output, result_dbs) -> None:
             store.close()
         text = buf.getvalue()
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            export_mod.write_atomic(output, text)
+        except export_mod.ExportError as exc:
+            raise click.ClickException(str(exc)) from exc
     else:
         click.echo(text, nl=False)
+
+
+@main.group()
+def progress() -> None:
+    """Carry progress between the course site and this command (one JSON file, both ways)."""
+
+
+@progress.command("export")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_json_opt
+@click.pass_obj
+def progress_export(ctx: Ctx, file, as_json) -> None:
+    """Write every answer and exam to FILE, for the site's 'Import progress' or another machine."""
+    store = ctx.store()
+    try:
+        info = progress_mod.export_file(store, file)
+    except progress_mod.ProgressError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(info, indent=2) if as_json else
+               f"{info['answers']} answers and {info['exams']} exams written to {file}")
+
+
+@progress.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_json_opt
+@click.pass_obj
+def progress_import(ctx: Ctx, file, as_json) -> None:
+    """Merge FILE (from the site's 'Export progress' or 'quizzes progress export') into your progress."""
+    store = ctx.store()
+    try:
+        info = progress_mod.import_file(store, file, known=set(ctx.bank().ids()))
+    except progress_mod.ProgressError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{info['answers_added']} answers added, {info['answers_already_there']} already there; "
+               f"{info['exams_added']} exams added.")
+    if info["unknown_questions"]:
+        click.echo(f"Kept {len(info['unknown_questions'])} answers' question ids that this bank does not have: "
+                   + ", ".join(info["unknown_questions"]), err=True)
 
 
 @main.command()

@@ -69,7 +69,11 @@ def test_exam_json_all_right_then_stats_and_review(run, tmp_path):
     rv = json.loads(run("review", "--answers", "-", "--json", input="25\n").stdout)
     assert rv["due"] == len(missed)
     if missed:
-        assert rv["answers"][0] == {"id": "smtp-port-25", "given": "25", "correct": True, "expected": "25", "box": 2}
+        item = rv["answers"][0]
+        assert {k: item[k] for k in ("id", "given", "correct", "expected", "rating", "state")} == {
+            "id": "smtp-port-25", "given": "25", "correct": True, "expected": "25", "rating": "Good",
+            "state": "Learning"}  # FSRS's second learning step: 10 minutes
+        assert rv["next_review"] == item["next_review"]
 
 
 def test_exam_stops_on_eof_and_resumes(run, tmp_path):
@@ -99,3 +103,53 @@ def test_lint_command(run, tmp_path):
     (tmp_path / "bank" / "x.yaml").write_text("title: x\nquestions:\n  - id: a\n    type: fill\n")
     r = run("--bank", str(tmp_path / "bank"), "lint", "--json")
     assert r.exit_code == 1 and json.loads(r.stdout)["problems"]
+
+
+def test_interactive_asks_again_on_empty_or_malformed_answers(run):
+    """An empty answer or 'x' at a letters prompt is not scored: the prompt says what it expects, asks again."""
+    r = run("practice", "--id", "tls-cert-param", "--json", input="\n  \nsmtpd_tls_cert_file\n")
+    data = json.loads(r.stdout)
+    assert [a["correct"] for a in data["answers"]] == [True] and data["total"] == 1
+    assert r.stderr.count("Type the answer text, or press Ctrl-D to stop") == 2
+    q = load_bank().get("sec-encrypt-530")
+    last = "ABCDEFGH"[len(q.choices) - 1]
+    r = run("practice", "--id", "sec-encrypt-530", "--json", input=f"x\nAB\n{chr(ord(last) + 1)}\n\n")
+    data = json.loads(r.stdout)
+    assert data["answers"] == [] and data["total"] == 1  # stopped at EOF: nothing was scored
+    assert r.stderr.count(f"Expected one letter, A to {last}") == 3 and "Type a letter" in r.stderr
+    stats = json.loads(run("stats", "--json").stdout)
+    assert stats["answers"] == 1  # only the fill-in's one real answer was recorded
+
+
+def test_answer_problem_rules():
+    from quizzes.cli import answer_problem
+
+    bank = load_bank()
+    single = next(q for q in bank if q.type == "single" and len(q.choices) == 4)
+    multiple = next(q for q in bank if q.type == "multiple" and len(q.choices) == 4)
+    fill = bank.get("tls-cert-param")
+    assert answer_problem(single, " b ") is None and answer_problem(single, single.choices[0].text) is None
+    assert "one letter, A to D" in answer_problem(single, "E") and answer_problem(single, "A,B")
+    assert answer_problem(multiple, "a, c") is None and answer_problem(multiple, "AC") is None
+    assert "letters A to D" in answer_problem(multiple, "A,Z")
+    assert answer_problem(fill, "anything at all") is None and "Type the answer text" in answer_problem(fill, " ")
+    assert answer_problem(single, "?") and answer_problem(single, "?", hints=True) is None
+
+
+def test_review_hint_rates_hard_and_shows_the_schedule(run):
+    bank = load_bank()
+    q = bank.get("smtp-port-25")
+    run("practice", "--id", q.id, "--answers", "-", input="587\n")  # a miss: into review
+    listing = run("review", "--list", "--json")
+    plan = json.loads(listing.stdout)
+    assert plan["due"] == 1 and plan["schedule"][0]["id"] == q.id and plan["schedule"][0]["state"] == "Learning"
+    assert "1 due now, 1 in review" in listing.stderr
+    r = run("review", "--answers", "-", "--json", input="?\n25\n")
+    data = json.loads(r.stdout)
+    assert "Hint: the answer starts with '2' and has 2 characters." in r.stderr
+    (item,) = data["answers"]
+    assert item["correct"] and item["rating"] == "Hard" and item["next_review"] == data["next_review"]
+    assert "Next review: smtp-port-25 on 20" in r.stderr
+    stats = json.loads(run("stats", "--json").stdout)
+    assert stats["review"] == {"Learning": 1} and stats["next_review"] == data["next_review"]
+    assert stats["retention"]["desired"] == 0.9 and stats["retention"]["reviews"] == 0  # not learned yet

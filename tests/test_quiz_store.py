@@ -1,4 +1,4 @@
-"""Progress survives a crash mid-exam; Leitner review schedules missed questions."""
+"""Progress survives a crash mid-exam; FSRS review schedules missed questions; old databases migrate."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from quizzes import review, session
 from quizzes.bank import load_bank
-from quizzes.store import Store, default_db_path
+from quizzes.store import Store, StoreError, default_db_path
 
 DAY = 86400.0
 
@@ -83,22 +85,108 @@ def test_kill_mid_exam_then_resume(tmp_path):
     assert Store(db).unfinished("exam") is None
 
 
-def test_leitner_schedule(tmp_path):
+def test_fsrs_schedule(tmp_path):
+    """A missed question enters review; FSRS's learning steps, then growing intervals; a miss starts over."""
     store = Store(tmp_path / "r.db")
     t0 = 1_000_000.0
-    assert review.update(store, "q1", True, now=t0) is None  # never missed: not tracked
-    assert review.update(store, "q1", False, now=t0) == (1, t0)
-    assert review.due(store, now=t0) == ["q1"]
-    assert review.update(store, "q1", True, now=t0) == (2, t0 + DAY)
-    assert review.due(store, now=t0 + DAY - 1) == []
-    assert review.due(store, now=t0 + DAY) == ["q1"]
-    box, due = review.update(store, "q1", True, now=t0 + DAY)
-    assert (box, due) == (3, t0 + 4 * DAY)
-    review.update(store, "q1", False, now=t0 + 4 * DAY)
-    assert store.box("q1") == (1, t0 + 4 * DAY)
-    for _ in range(10):
-        review.update(store, "q1", True, now=t0)
-    assert store.box("q1")[0] == review.TOP_BOX
+    assert review.update(store, "q1", True, now=t0) is None  # never missed: not in review
+    s = review.update(store, "q1", False, now=t0)
+    assert (s.rating, s.state, s.due) == ("Again", "Learning", t0 + 60)  # first learning step: 1 minute
+    assert review.due(store, now=t0) == ["q1"]  # within Anki's learn-ahead limit
+    assert review.due(store, now=t0 - review.LEARN_AHEAD) == []
+    s = review.update(store, "q1", True, now=t0 + 60)
+    assert (s.rating, s.state, s.due) == ("Good", "Learning", t0 + 60 + 600)  # second step: 10 minutes
+    s = review.update(store, "q1", True, now=t0 + 660)
+    assert s.state == "Review" and s.due >= t0 + 660 + DAY  # graduated: a day or more
+    assert review.due(store, now=t0 + 660 + 3600) == []
+    intervals = []
+    t = s.due
+    for _ in range(3):
+        prev = t
+        s = review.update(store, "q1", True, now=t)
+        t = s.due
+        intervals.append(t - prev)
+    assert intervals == sorted(intervals) and intervals[-1] > 3 * DAY  # each success lengthens the interval
+    s = review.update(store, "q1", False, now=t)
+    assert (s.rating, s.state) == ("Again", "Relearning") and s.due == t + 600
+    assert review.due(store, now=t) == ["q1"]
+
+
+def test_hint_rates_hard(tmp_path):
+    """Right after a hint rates Hard: a shorter interval than right at once, from the same card."""
+    a, b = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    t0 = 2_000_000.0
+    for store in (a, b):
+        review.update(store, "q", False, now=t0)
+        review.update(store, "q", True, now=t0 + 60)
+        review.update(store, "q", True, now=t0 + 660)
+    t1 = a.cards()["q"][1]
+    good = review.update(a, "q", True, now=t1)
+    review.mark_hint(b, "q")
+    hard = review.update(b, "q", True, now=t1)
+    assert (good.rating, hard.rating) == ("Good", "Hard") and hard.due < good.due
+    assert review.update(b, "q", True, now=hard.due).rating == "Good"  # the hint counted once
+
+
+def test_retention(tmp_path):
+    store = Store(tmp_path / "r.db")
+    t0 = 3_000_000.0
+    assert review.retention(store, now=t0)["measured"] is None
+    for q in ("a", "b", "c"):
+        review.update(store, q, False, now=t0)
+        review.update(store, q, True, now=t0 + 60)
+        review.update(store, q, True, now=t0 + 660)
+    t1 = max(due for _c, due in store.cards().values())
+    review.update(store, "a", True, now=t1)
+    review.update(store, "b", True, now=t1)
+    review.update(store, "c", False, now=t1)
+    r = review.retention(store, now=t1)
+    assert (r["reviews"], r["right"], r["measured"]) == (3, 2, 0.667)  # only answers to learned cards count
+    assert r["cards"] == 3 and 0 < r["predicted"] <= 1
+
+
+def test_leitner_boxes_migrate_to_fsrs(tmp_path):
+    """A schema-1 database (Leitner boxes, no cards) opens with its boxes turned into FSRS cards."""
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, mode TEXT NOT NULL, started REAL NOT NULL,
+            finished REAL, seed INTEGER, question_ids TEXT NOT NULL, time_limit REAL, result TEXT);
+        CREATE TABLE answers (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id INTEGER NOT NULL, question_id TEXT
+            NOT NULL, given TEXT NOT NULL, correct INTEGER NOT NULL, answered_at REAL NOT NULL, elapsed REAL NOT NULL
+            DEFAULT 0, UNIQUE (session_id, question_id));
+        CREATE TABLE boxes (question_id TEXT PRIMARY KEY, box INTEGER NOT NULL, due REAL NOT NULL, updated REAL NOT NULL);
+        INSERT INTO meta VALUES ('learner', 'ann');
+        INSERT INTO sessions (mode, started, question_ids) VALUES ('practice', 100, '["x"]');
+        INSERT INTO answers (session_id, question_id, given, correct, answered_at) VALUES (1, 'x', 'B', 0, 100);
+        INSERT INTO boxes VALUES ('x', 1, 100, 100), ('y', 3, 100 + 3 * 86400, 100);
+    """)
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.meta("schema_version") == "2" and store.learner == "ann"
+    assert [a.question_id for a in store.answers()] == ["x"] and store.sources() == {("x", 100): "cli"}
+    assert review.due(store, now=200) == ["x"]  # box 1: due as it was
+    plan = {s.question_id: s for s in review.schedule(store)}
+    assert plan["x"].state == "Learning" and plan["y"].state == "Review"
+    assert plan["y"].due == 100 + 3 * DAY and plan["y"].stability == 3.0  # box 3's interval
+    assert store.boxes() == {"x": (1, 100.0), "y": (3, 100 + 3 * DAY)}  # kept as they were
+    assert review.migrate_leitner(store) == 0  # once
+    s = review.update(store, "y", True, now=100 + 3 * DAY)
+    assert s.state == "Review" and s.due > 100 + 6 * DAY
+
+
+def test_store_refuses_newer_or_corrupt_database(tmp_path):
+    newer = tmp_path / "newer.db"
+    Store(newer).set_meta("schema_version", "99")
+    with pytest.raises(StoreError, match="newer version of the course"):
+        Store(newer)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable progress database"):
+        Store(junk)
+    assert junk.read_bytes() == b"this is not sqlite" * 100  # left alone
 
 
 def test_due_order_and_unknown_ids(tmp_path):
