@@ -1,11 +1,16 @@
 # The two commands of the README. Everything else is a detail of these.
-.PHONY: lab test setup setup-test site
+.PHONY: lab test setup setup-test site down
 
+# Starts the lab (it says which backend it chose, and why), then the course in JupyterLab.
 lab: setup
 	.venv/bin/labsim course
 
 test: setup-test
 	bash scripts/test.sh
+
+# Stop every process of the lab (its files stay): what stopping the course leaves running.
+down:
+	@if [ -x .venv/bin/labsim ]; then .venv/bin/labsim down; else echo "no .venv yet: nothing of the lab runs"; fi
 
 setup:
 	bash scripts/setup.sh

@@ -62,10 +62,9 @@ def up(backend: str | None) -> None:
     """Start the lab: the mail server on 127.0.0.1 and the lab's Let's Encrypt CA."""
     s = settings()
     chosen, why = lab.choose_backend(s, backend)
-    if (backend or s.backend) == "auto" and chosen == "sim":
-        err.print(f"[yellow]labsim:[/] {why}.")
     st = lab.up(s, chosen)
     console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}, home {st['home']}")
+    err.print(lab.backend_explained(chosen, why), highlight=False)
     if not st["ca_running"]:
         err.print("[yellow]labsim:[/] the lab CA is not running (pebble/certbot missing?): see labsim doctor")
     console.print("Aim the lesson's commands at the lab:  eval \"$(labsim env)\"")
@@ -175,13 +174,17 @@ def certbot(args: tuple[str, ...]) -> None:
 
 @main.command()
 def env() -> None:
-    """Print `export` lines that aim plain commands (postconf, postfix) at this lab: eval "$(labsim env)"."""
+    """Print `export` lines for your shell: eval "$(labsim env)".
+
+    They aim the lesson's plain commands at this lab (MAIL_CONFIG, LABSIM_*), and put on PATH this
+    venv's labsim, the Postfix commands (/usr/sbin, not on an ordinary user's PATH) or, without Postfix,
+    the simulator's postconf work-alike."""
+    import shlex
+
     s = settings()
     for k, v in s.env().items():
-        click.echo(f"export {k}={v}")
-    alike = postfix.work_alike_bin(s)
-    if alike:  # no real Postfix: `postconf` is the simulator's work-alike
-        click.echo(f'export PATH="$PATH:{alike}"')
+        click.echo(f"export {k}={shlex.quote(v)}")
+    click.echo(f"export PATH={shlex.quote(lab.shell_path(s))}")
 
 
 @main.command()
@@ -202,21 +205,31 @@ def mail(clear: bool) -> None:
 def course(backend: str | None) -> None:
     """Start the lab and open the course: JupyterLab on notebooks/, bound to 127.0.0.1."""
     s = settings()
-    st = lab.up(s, backend)
+    chosen, why = lab.choose_backend(s, backend)
+    st = lab.up(s, chosen)
     console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}")
+    console.print(lab.backend_explained(chosen, why), highlight=False)
     root = Path(__file__).resolve().parent.parent / "notebooks"
     if not root.is_dir():
         raise LabError(f"The course notebooks are not at {root}.",
                        hint="Run `make lab` from a full checkout of the postfix-tls-lab repository.")
     env = {**os.environ, **s.with_(backend=st["backend"]).env()}
     # The notebooks type commands as on a server: labsim from the venv, postconf/postfix from /usr/sbin.
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}:/usr/sbin:/sbin"
+    env["PATH"] = lab.shell_path(s)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--ip", s.host, "--port", str(s.jupyter_port),
            "--no-browser", f"--ServerApp.root_dir={root}"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     console.print(f"Opening JupyterLab on http://{s.host}:{s.jupyter_port}/ (the URL with its token follows)")
-    sys.exit(subprocess.call(cmd, env=env))
+    console.print("In a terminal of your own:  eval \"$(.venv/bin/labsim env)\"  (the lesson's commands, aimed at "
+                  "the lab).  Stop the course with Ctrl-C; the lab keeps running until: make down", highlight=False)
+    try:
+        code = subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        code = 0
+    err.print("[yellow]labsim:[/] JupyterLab stopped. The lab is still running (your work is kept); "
+              "stop it with: make down   (or: labsim down)", highlight=False)
+    sys.exit(code)
 
 
 # Subcommands that live beside their modules (simulator, attacker, checks, classroom).

@@ -28,17 +28,48 @@ TLS_LEVELS_SMTPD = ("", "none", "may", "encrypt")
 def choose_backend(settings: Settings, requested: str | None = None) -> tuple[str, str]:
     """(backend, why). ``auto`` picks the real Postfix where it can run, else the simulator."""
     want = requested or settings.backend
+    how = "--backend" if requested else "LABSIM_BACKEND"
     if want == "postfix":
         postfix.require_installed()
         postfix.require_root()
-        return "postfix", "asked for"
+        return "postfix", f"asked for ({how} postfix)"
     if want == "sim":
-        return "sim", "asked for"
+        return "sim", f"asked for ({how} sim)"
     if not postfix.installed():
         return "sim", "Postfix is not installed (apt-get install postfix), so the lab uses the simulator"
     if os.geteuid() != 0:
         return "sim", "starting a real Postfix needs root, so the lab uses the simulator"
     return "postfix", "Postfix is installed and we are root"
+
+
+def backend_explained(backend: str, why: str) -> str:
+    """One paragraph for ``make lab``/``labsim up``: which backend, why, and what that means."""
+    if backend == "postfix":
+        return (f"Backend: postfix ({why}). A real Postfix 3.7 runs from the lab home on 127.0.0.1; the "
+                "system's /etc/postfix and port 25 are not touched.")
+    return (f"Backend: sim ({why}). The simulator answers reply for reply like Postfix 3.7 and reads the same "
+            "main.cf; postconf edits it, postfix reload is labsim reload. The sending side of notebook 05 is the "
+            "lab's work-alike of a sending Postfix. For the real Postfix: as root, labsim down; labsim up.")
+
+
+def shell_path(settings: Settings, path: str | None = None) -> str:
+    """PATH for a learner's shell or the course's kernel: this venv's bin first (its labsim), then PATH, then
+    the Postfix commands' /usr/sbin and /sbin (not on an ordinary user's PATH), and last, where no real
+    Postfix is installed, the simulator's postconf work-alike. Nothing twice."""
+    import sys
+    from pathlib import Path
+
+    venv = str(Path(sys.executable).parent)
+    parts = [venv] + [p for p in (os.environ.get("PATH", "") if path is None else path).split(os.pathsep) if p]
+    parts += ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    alike = postfix.work_alike_bin(settings)
+    if alike:
+        parts.append(str(alike))
+    seen: list[str] = []
+    for p in parts:
+        if p not in seen:
+            seen.append(p)
+    return os.pathsep.join(seen)
 
 
 def _sim():

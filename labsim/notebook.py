@@ -52,17 +52,9 @@ def aim_kernel(s: Settings | None = None) -> Settings:
     """Export the lab's variables into this kernel: ``!postconf``, ``!postfix``, ``!labsim`` see the lab."""
     s = s or settings()
     os.environ.update(s.env())
-    path = os.environ.get("PATH", "").split(os.pathsep)
-    for d in (str(Path(sys.executable).parent), "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
-        if d not in path:
-            path.append(d)
-    # The venv's bin first: `labsim` must be this checkout's.
-    venv = str(Path(sys.executable).parent)
-    path = [venv] + [p for p in path if p != venv]
-    alike = postfix.work_alike_bin(s)  # no real postconf here: the simulator's work-alike, last on PATH
-    if alike:
-        path.append(str(alike))
-    os.environ["PATH"] = os.pathsep.join(path)
+    # The venv's labsim first, the Postfix commands (/usr/sbin), the postconf work-alike without Postfix:
+    # the same PATH as `eval "$(labsim env)"` gives a learner's shell.
+    os.environ["PATH"] = labmod.shell_path(s)
     os.environ.setdefault("LC_ALL", "C.UTF-8")
     return s
 
