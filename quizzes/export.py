@@ -300,15 +300,22 @@ def qti_item(q: Question) -> bytes:
 
 
 def qti_manifest(bank: Bank) -> bytes:
-    man = ET.Element("manifest", {"xmlns": CP_NS, f"{{{XSI}}}schemaLocation": f"{CP_NS} {CP_XSD}",
-                                  "identifier": "postfix-tls-lab-bank"})
+    """The package's IMS CP manifest. It names the QTI 2.1 namespace and says "QTIv2.1 Package" (Canvas
+    takes a package for QTI 2 by either, and converts it as QTI 1.2 otherwise), and gives each item's
+    interaction type in the resource's qtiMetadata (Canvas reads the question type from there)."""
+    ET.register_namespace("imsqti", QTI_NS)
+    man = ET.Element("manifest", {"xmlns": CP_NS, f"{{{XSI}}}schemaLocation":
+                                  f"{CP_NS} {CP_XSD} {QTI_NS} {QTI_XSD}", "identifier": "postfix-tls-lab-bank"})
     meta = _sub(man, "metadata")
-    _sub(meta, "schema", "IMS Content")
-    _sub(meta, "schemaversion", "1.1")
+    _sub(meta, "schema", "QTIv2.1 Package")
+    _sub(meta, "schemaversion", "1.0.0")
     _sub(man, "organizations")
     res = _sub(man, "resources")
     for q in bank:
         r = _sub(res, "resource", identifier=f"res-{q.id}", type="imsqti_item_xmlv2p1", href=f"items/{q.id}.xml")
+        qmeta = ET.SubElement(_sub(r, "metadata"), f"{{{QTI_NS}}}qtiMetadata")
+        ET.SubElement(qmeta, f"{{{QTI_NS}}}interactionType").text = (
+            "textEntryInteraction" if q.type == "fill" else "choiceInteraction")
         _sub(r, "file", href=f"items/{q.id}.xml")
     ET.indent(man)
     return ET.tostring(man, encoding="utf-8", xml_declaration=True)

@@ -107,13 +107,14 @@ def test_anki_reimport_updates_notes_in_place(bank, tmp_path):
     col = Collection(str(tmp_path / "collection.anki2"))
     try:
         _anki_import(col, export.export(bank, "anki", tmp_path / "v1.apkg"))
+        cards = sorted(col.find_cards(""))  # a card's review history (revlog) hangs on its id
         first = bank.questions[0]
         changed = first.model_copy(update={"explanation": first.explanation + " (revised)"})
         time.sleep(1.1)  # genanki stamps notes to the second; Anki updates a note only from a newer one
         log = _anki_import(col, export.export(Bank((changed,) + bank.questions[1:]), "anki",
                                               tmp_path / "v2.apkg")).log
         assert not log.new and len(log.updated) == len(bank)
-        assert len(col.find_notes("")) == len(bank)
+        assert len(col.find_notes("")) == len(bank) and sorted(col.find_cards("")) == cards
         nid = col.find_notes(f"Id:{first.id}")[0]
         assert col.get_note(nid)["Explanation"].endswith("(revised)")
     finally:
@@ -226,18 +227,25 @@ def test_qti_package_round_trip(bank, tmp_path):
         names = set(z.namelist())
         manifest = etree.fromstring(z.read("imsmanifest.xml"))
         assert manifest.tag == f"{CP}manifest"
+        # Canvas's importer (canvas-lms lib/qti: Converter.is_qti_2) takes a package for QTI 2 when the
+        # manifest declares a QTI 2 namespace or its schema says QTIv2.x; otherwise it converts it as 1.2
+        assert QTI.strip("{}") in manifest.nsmap.values()
+        assert re.search(r"QTIv2\.", manifest.findtext(f"{CP}metadata/{CP}schema"), re.I)
         resources = manifest.findall(f"{CP}resources/{CP}resource")
         assert len(resources) == len(bank)
-        hrefs = set()
+        hrefs, kinds = set(), {}
         for r in resources:
-            assert r.get("type") == "imsqti_item_xmlv2p1"
+            assert r.get("type") == "imsqti_item_xmlv2p1"  # what Canvas selects: resource[type^=imsqti_item_xmlv2p]
             assert [f.get("href") for f in r.findall(f"{CP}file")] == [r.get("href")]
+            assert [c.tag for c in r] == [f"{CP}metadata", f"{CP}file"]  # IMS CP order
+            kinds[r.get("href")] = r.findtext(f"{CP}metadata/{QTI}qtiMetadata/{QTI}interactionType")
             hrefs.add(r.get("href"))
         assert names == hrefs | {"imsmanifest.xml"}
         items = {}
         for href in hrefs:
             item = QtiItem(z.read(href))
             items[item.id] = item
+            assert kinds[href] == ("choiceInteraction" if item.choice is not None else "textEntryInteraction")
     assert set(items) == set(bank.ids())
     for q in bank:
         item = items[q.id]
