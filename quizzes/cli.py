@@ -483,7 +483,10 @@ def export(ctx: Ctx, fmt, output, result_dbs) -> None:
         writer.writeheader()
         known = {q.id: q for q in bank}
         for db in result_dbs or [None]:
-            store = Store(db) if db else ctx.store()
+            try:
+                store = Store(db) if db else ctx.store()
+            except StoreError as exc:
+                raise click.ClickException(str(exc)) from exc
             modes = {s.id: s.mode for s in store.sessions()}
             for a in store.answers():
                 q = known.get(a.question_id)

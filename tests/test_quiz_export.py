@@ -528,3 +528,11 @@ def test_write_atomic_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
     with pytest.raises(export.ExportError, match="No space left on device"):
         export.write_atomic(target, b"new")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["bank.apkg"]
+
+
+def test_csv_export_of_a_corrupt_database_says_so(run, tmp_path):
+    junk = tmp_path / "student.db"
+    junk.write_bytes(b"not a database" * 200)
+    out = tmp_path / "results.csv"
+    r = run("export", "--format", "csv", "--results", str(junk), "--output", str(out))
+    assert r.exit_code == 1 and "is not a usable progress database" in r.output and not out.exists()
