@@ -58,9 +58,11 @@ TLS_PARAMETERS: tuple[tuple[str, str, str], ...] = (
     ("Server side (smtpd): hardening and logging", "smtpd_tls_auth_only",
      "Offer SMTP AUTH only over TLS. Implied by `smtpd_tls_security_level = encrypt`."),
     ("Server side (smtpd): hardening and logging", "smtpd_tls_loglevel",
-     "0 nothing, 1 one summary line per TLS session, 2 the handshake, 3 and 4 hex dumps (debugging only)."),
+     "0 no line for TLS sessions (TLS failures and warnings are logged at every level), 1 one summary line per "
+     "TLS session, 2 the handshake, 3 and 4 hex dumps (debugging only)."),
     ("Server side (smtpd): hardening and logging", "smtpd_tls_received_header",
-     "Record the TLS protocol and cipher in the `Received:` header of each message."),
+     "Add the TLS protocol, cipher and client certificate details to the `Received:` header of each message "
+     "(with the default `no`, `with ESMTPS` already shows that a message came over TLS)."),
     ("Server side (smtpd): hardening and logging", "smtpd_tls_protocols",
      "TLS versions offered when TLS is opportunistic (`may`)."),
     ("Server side (smtpd): hardening and logging", "smtpd_tls_mandatory_protocols",
@@ -73,8 +75,9 @@ TLS_PARAMETERS: tuple[tuple[str, str, str], ...] = (
      "Implicit TLS from the first byte, no STARTTLS: set per service in master.cf with `-o` for port 465 "
      "(submissions, RFC 8314)."),
     ("Server side (smtpd): hardening and logging", "smtpd_forbid_bare_newline",
-     "Reject bare `<LF>` line endings, the trick behind SMTP smuggling (CVE-2023-51764). Not TLS, but met in "
-     "the attack lab."),
+     "Defence against SMTP smuggling (CVE-2023-51764). In 3.7.11 `yes` (an alias of `normalize`) requires "
+     "`<CR><LF>.<CR><LF>` to end DATA but still accepts other bare `<LF>` line endings as `<CR><LF>`; only "
+     "`reject` rejects them (`550 5.5.2 ... bare <LF> received`). Not TLS, but met in the attack lab."),
     ("Obsolete: recognise them, do not use them", "smtpd_use_tls",
      "Postfix 2.2 switch for opportunistic TLS; replaced by `smtpd_tls_security_level = may` since 2.3."),
     ("Obsolete: recognise them, do not use them", "smtpd_enforce_tls",
