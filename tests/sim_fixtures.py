@@ -169,3 +169,85 @@ def wait_for_log(settings: Settings, needle: str, timeout: float = 5.0) -> str:
 class Counter:
     n: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+class Pair:
+    """A real Postfix lab and a simulator lab, configured alike (needs root and the postfix package)."""
+
+    def __init__(self) -> None:
+        from labsim import certs
+        from labsim import postfix as real
+        from labsim.sim import control
+
+        self.real = new_settings()
+        self.sim = new_settings()
+        for s in (self.real, self.sim):
+            real.create_config(s)
+            certs.self_signed(s.ssl_dir / "other.pem", s.ssl_dir / "other.key", ["other.example"])
+        real.start(self.real)
+        control.start(self.sim)
+        self.current: dict[str, str] = {}
+
+    def configure(self, **params: str) -> None:
+        """Set parameters in both main.cf files (``{ssl}`` is each lab's ssl dir) and reload both."""
+        from labsim import postfix as real
+        from labsim.sim import control
+
+        if all(self.current.get(k) == v for k, v in params.items()):
+            return
+        for s in (self.real, self.sim):
+            args = [f"{k}={v.format(ssl=s.ssl_dir)}" for k, v in params.items()]
+            real.postconf(s, "-e", *args, check=True)
+        real.reload(self.real)
+        control.reload(self.sim)
+        self.current.update(params)
+        time.sleep(1.2)  # Postfix's master restarts its smtpd processes; the simulator re-reads at once
+
+    def restart(self, **params: str | None) -> None:
+        """Set parameters (None removes one, postconf -X) and restart both: the way out of a fatal's throttle."""
+        from labsim import postfix as real
+        from labsim.sim import control
+
+        for s in (self.real, self.sim):
+            edits = [f"{k}={v.format(ssl=s.ssl_dir)}" for k, v in params.items() if v is not None]
+            if edits:
+                real.postconf(s, "-e", *edits, check=True)
+            removed = [k for k, v in params.items() if v is None]
+            if removed:
+                real.postconf(s, "-X", *removed, check=True)
+        real.stop(self.real)
+        control.stop(self.sim)
+        real.start(self.real)
+        control.start(self.sim)
+        self.current = {}
+
+    def scenario(self, level: str, cert: str, **extra: str) -> None:
+        cert_file, key_file = {
+            "ok": ("{ssl}/ssl-cert-snakeoil.pem", "{ssl}/ssl-cert-snakeoil.key"),
+            "missing": ("{ssl}/no-such-cert.pem", "{ssl}/ssl-cert-snakeoil.key"),
+            "mismatch": ("{ssl}/ssl-cert-snakeoil.pem", "{ssl}/other.key"),
+        }[cert]
+        self.configure(smtpd_tls_security_level=level, smtpd_tls_cert_file=cert_file, smtpd_tls_key_file=key_file,
+                       **extra)
+
+    def both(self, dialog: list) -> tuple[list[str], list[str]]:
+        return normalise(play(self.real.smtp_port, dialog)), normalise(play(self.sim.smtp_port, dialog))
+
+    def close(self) -> None:
+        from labsim import postfix as real
+        from labsim.sim import control
+
+        control.stop(self.sim)
+        real.stop(self.real)
+        remove_home(self.real)
+        remove_home(self.sim)
+
+
+def diff(name: str, want: list[str], got: list[str]) -> str:
+    """Postfix's transcript beside the simulator's, differing lines marked."""
+    lines = [f"dialog {name!r}: Postfix (left) vs simulator (right)"]
+    for i in range(max(len(want), len(got))):
+        a = want[i] if i < len(want) else "<none>"
+        b = got[i] if i < len(got) else "<none>"
+        lines.append(f"{'  ' if a == b else '!!'} {a!r:70} | {b!r}")
+    return "\n".join(lines)

@@ -16,7 +16,7 @@ import pytest
 from labsim import certs, dates
 from labsim import postfix as real
 from labsim.sim import control
-from tests.sim_fixtures import TLS, new_settings, normalise, play, remove_home, step, wait_for_log
+from tests.sim_fixtures import TLS, Pair, diff, step, wait_for_log
 
 pytestmark = [pytest.mark.postfix, pytest.mark.timeout(240)]
 
@@ -75,50 +75,6 @@ SCENARIOS = [
 ]
 
 
-class Pair:
-    """A real Postfix lab and a simulator lab, configured alike."""
-
-    def __init__(self) -> None:
-        self.real = new_settings()
-        self.sim = new_settings()
-        for s in (self.real, self.sim):
-            real.create_config(s)
-            certs.self_signed(s.ssl_dir / "other.pem", s.ssl_dir / "other.key", ["other.example"])
-        real.start(self.real)
-        control.start(self.sim)
-        self.current: dict[str, str] = {}
-
-    def configure(self, **params: str) -> None:
-        """Set parameters in both main.cf files (``{ssl}`` is each lab's ssl dir) and reload both."""
-        if all(self.current.get(k) == v for k, v in params.items()):
-            return
-        for s in (self.real, self.sim):
-            args = [f"{k}={v.format(ssl=s.ssl_dir)}" for k, v in params.items()]
-            real.postconf(s, "-e", *args, check=True)
-        real.reload(self.real)
-        control.reload(self.sim)
-        self.current.update(params)
-        time.sleep(1.2)  # Postfix's master restarts its smtpd processes; the simulator re-reads at once
-
-    def scenario(self, level: str, cert: str, **extra: str) -> None:
-        cert_file, key_file = {
-            "ok": ("{ssl}/ssl-cert-snakeoil.pem", "{ssl}/ssl-cert-snakeoil.key"),
-            "missing": ("{ssl}/no-such-cert.pem", "{ssl}/ssl-cert-snakeoil.key"),
-            "mismatch": ("{ssl}/ssl-cert-snakeoil.pem", "{ssl}/other.key"),
-        }[cert]
-        self.configure(smtpd_tls_security_level=level, smtpd_tls_cert_file=cert_file, smtpd_tls_key_file=key_file,
-                       **extra)
-
-    def both(self, dialog: list) -> tuple[list[str], list[str]]:
-        return normalise(play(self.real.smtp_port, dialog)), normalise(play(self.sim.smtp_port, dialog))
-
-    def close(self) -> None:
-        control.stop(self.sim)
-        real.stop(self.real)
-        remove_home(self.real)
-        remove_home(self.sim)
-
-
 @pytest.fixture(scope="module")
 def pair():
     p = Pair()
@@ -126,15 +82,6 @@ def pair():
         yield p
     finally:
         p.close()
-
-
-def _diff(name: str, want: list[str], got: list[str]) -> str:
-    lines = [f"dialog {name!r}: Postfix (left) vs simulator (right)"]
-    for i in range(max(len(want), len(got))):
-        a = want[i] if i < len(want) else "<none>"
-        b = got[i] if i < len(got) else "<none>"
-        lines.append(f"{'  ' if a == b else '!!'} {a!r:70} | {b!r}")
-    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("level,cert", SCENARIOS, ids=[f"{lv}-{c}" for lv, c in SCENARIOS])
@@ -150,7 +97,7 @@ def test_dialogs_match_postfix(pair: Pair, level: str, cert: str) -> None:
         want, got = pair.both(dialog)
         assert len(want) > 2, f"the real Postfix did not answer dialog {name!r}: {want}"
         if want != got:
-            problems.append(_diff(name, want, got))
+            problems.append(diff(name, want, got))
     assert not problems, "\n\n".join(problems)
 
 
@@ -160,7 +107,7 @@ def test_smuggling_matches_postfix(pair: Pair, forbid: str) -> None:
     want, got = pair.both(SMUGGLING)
     queued = sum("queued as" in line for line in want)
     assert queued == (2 if forbid == "no" else 1), want  # FACTS.md: 3.7.11's behaviour
-    assert want == got, _diff("smuggling", want, got)
+    assert want == got, diff("smuggling", want, got)
 
 
 def _smtpd_lines(settings, after: int) -> list[str]:
@@ -179,7 +126,7 @@ def test_log_lines_and_received_header_match_postfix(pair: Pair) -> None:
     marks = [len(s.log_file.read_text(errors="replace")) for s in (pair.real, pair.sim)]
     before = [set(s.mailbox.joinpath("new").glob("*")) for s in (pair.real, pair.sim)]
     want, got = pair.both(DIALOGS["session"])
-    assert want == got, _diff("session", want, got)
+    assert want == got, diff("session", want, got)
     logs = []
     for s, mark in zip((pair.real, pair.sim), marks):
         wait_for_log(s, "disconnect from")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .mainconf import ConfigError
 from .maillog import MailLog
-from .server import make_factory
+from .server import Throttle, make_factory
 from .simconfig import SimConfig
 
 VERSION = "3.7.11"
@@ -30,6 +30,7 @@ class Simulator:
         self.conf = SimConfig.load(self.config_dir, log_file)
         self.log = self._log_for(self.conf)
         self.server: asyncio.base_events.Server | None = None
+        self.throttle = Throttle()  # kept across reloads, as Postfix's master keeps it
 
     def _log_for(self, conf: SimConfig) -> MailLog:
         log = MailLog(conf.maillog_file, conf.myhostname)
@@ -48,7 +49,7 @@ class Simulator:
 
     async def serve(self, ready: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
-        factory = make_factory(lambda: self.conf, lambda: self.log, self.mailbox)
+        factory = make_factory(lambda: self.conf, lambda: self.log, self.mailbox, self.throttle)
         self.server = await loop.create_server(factory, self.host, self.port, reuse_address=True, backlog=1024)
         self.log.log("master", f"daemon started -- version {VERSION}, configuration {self.config_dir}")
         stop = asyncio.Event()

@@ -11,6 +11,7 @@ from ..errors import LabError
 from ..ports import is_free
 from ..settings import Settings
 from .mainconf import ConfigError
+from .simconfig import GlobalFatal
 
 
 @click.command("sim")
@@ -44,6 +45,8 @@ def sim_command(config_dir: Path | None, listen: str | None, log_file: Path | No
         simulator = Simulator(
             config_dir or settings.config_dir, host, port, log_file or settings.log_file, mailbox or settings.mailbox
         )
+    except GlobalFatal as error:  # Postfix does not start either: postfix(1) reads these parameters too
+        raise click.ClickException(f"fatal: {error}") from None
     except ConfigError as error:
         raise click.ClickException(f"{error}. Create the lab configuration first: labsim up --backend sim") from None
     except LabError as error:

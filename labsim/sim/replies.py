@@ -11,7 +11,7 @@ LEVELS = ("none", "may", "encrypt")
 
 #: At ``encrypt``, the commands Postfix runs before STARTTLS (its SMTPD_CMD_FLAG_PRE_TLS); every other
 #: known command gets ``MUST_STARTTLS``. Unknown commands still get ``UNKNOWN_COMMAND``.
-ALLOWED_BEFORE_TLS = frozenset({"HELO", "EHLO", "STARTTLS", "NOOP", "QUIT", "XCLIENT", "XFORWARD"})
+ALLOWED_BEFORE_TLS = frozenset({"HELO", "EHLO", "STARTTLS", "NOOP", "QUIT", "XCLIENT"})
 
 #: EHLO keywords after the host name, in Postfix's order; STARTTLS only while TLS is possible and not
 #: yet active. SIZE carries ``message_size_limit``.
@@ -33,6 +33,17 @@ MAIL_OK = "250 2.1.0 Ok"
 RCPT_OK = "250 2.1.5 Ok"
 BYE = "221 2.0.0 Bye"
 QUEUED = "250 2.0.0 Ok: queued as {queue_id}"
+BDAT_QUEUED = "250 2.0.0 Ok: {size} bytes queued as {queue_id}"  # BDAT ... LAST
+BDAT_CHUNK = "250 2.0.0 Ok: {size} bytes"
+SYNTAX_BDAT = "521 5.5.4 Syntax: BDAT count [LAST]"  # and smtpd hangs up (a 521 reply)
+BDAT_NULL = "551 5.7.1 Null BDAT request"
+BDAT_DISCARDED = "551 5.0.0 Discarded {size} bytes after earlier error"
+BDAT_TOO_BIG = "552 5.3.4 Chunk exceeds message size limit"
+DATA_AFTER_BDAT = "503 5.5.1 Error: DATA after BDAT"
+NO_VALID_RECIPIENTS = "554 5.5.1 Error: no valid recipients"
+MAIL_IN_PROGRESS = "503 5.5.1 Error: MAIL transaction in progress"
+SYNTAX_X = "501 5.5.4 Syntax: {command} attribute=value..."
+INSUFFICIENT_AUTHORIZATION = "550 5.7.0 Error: insufficient authorization"  # XCLIENT/XFORWARD
 START_DATA = "354 End data with <CR><LF>.<CR><LF>"
 HELO_OK = "250 {myhostname}"
 VRFY_OK = "252 2.0.0 {address}"
@@ -58,7 +69,6 @@ SYNTAX_DATA = "501 5.5.4 Syntax: DATA"
 SYNTAX_RSET = "501 5.5.4 Syntax: RSET"
 SYNTAX_VRFY = "501 5.5.4 Syntax: VRFY address [SMTPUTF8]"
 SYNTAX_ETRN = "500 Syntax: ETRN domain"
-SYNTAX_XCLIENT = "501 5.5.4 Syntax: XCLIENT attribute=value..."
 BAD_SENDER = "501 5.1.7 Bad sender address syntax"
 BAD_RECIPIENT = "501 5.1.3 Bad recipient address syntax"
 BAD_SIZE = "501 5.5.4 Bad message size syntax"
@@ -73,6 +83,12 @@ ETRN_UNAVAILABLE = "459 <{domain}>: service unavailable"
 
 RELAY_DEFERRED = "454 4.7.1 <{address}>: Relay access denied"  # defer_unauth_destination
 RELAY_REJECTED = "554 5.7.1 <{address}>: Relay access denied"  # reject_unauth_destination
+# The other restrictions (smtpd_check.c's texts; restrictions.py uses them):
+SERVER_ERROR = "451 4.3.5 Server configuration error"  # a restriction that cannot be evaluated
+REJECT_ALL = "554 5.7.1 <{address}>: Recipient address rejected: Access denied"  # reject
+DEFER_ALL = "450 4.3.2 <{address}>: Recipient address rejected: Try again later"  # defer
+DEFER_IF_PERMIT = "450 4.7.0 <{address}>: Recipient address rejected: defer_if_permit requested"
+CHECK_RELAY_REJECTED = "554 5.7.1 <{address}>: Recipient address rejected: Relay access denied"
 DATA_TOO_BIG = "552 5.3.4 Error: message file too big"
 
 # --- log lines (maillog_file), as Postfix words them ------------------------------------------------------
@@ -84,6 +100,9 @@ LOG_TOO_MANY_ERRORS = "too many errors after {command} from {client}"
 LOG_TLS = "{kind} TLS connection established from {client}: {summary}"
 LOG_TLS_ACCEPT_ERROR = "SSL_accept error from {client}: -1"
 LOG_REJECT = "{queue_id}: reject: {command} from {client}: {reply}; from=<{sender}> to=<{recipient}> proto={proto} helo=<{helo}>"
+LOG_BDAT_SYNTAX = "warning: {queue_id}: malformed BDAT command syntax from {client}: {line}"
+LOG_BDAT_NULL = "warning: {queue_id}: null BDAT request from {client}"
+LOG_BDAT_TOO_BIG = "warning: {queue_id}: BDAT request from {client} exceeds message size limit"
 LOG_CLIENT = "{queue_id}: client={client}"
 LOG_PIPELINING = "improper command pipelining after {command} from {client}: {rest}"
 LOG_FORBIDDEN = "warning: non-SMTP command from {client}: {line}"

@@ -30,7 +30,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
-from . import delivery, replies
+from . import delivery, replies, restrictions
 from . import tls as tlsmod
 from .maillog import MailLog
 from .simconfig import SimConfig
@@ -77,6 +77,18 @@ def split_address(text: str) -> tuple[str | None, list[str]]:
     return address, rest.split()
 
 
+def header_value(content: bytes, name: bytes) -> str | None:
+    """The value of the first ``name:`` header of a message (what cleanup logs as ``message-id=``)."""
+    for line in content.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line:
+            return None  # end of the headers
+        key, colon, value = line.partition(b":")
+        if colon and key.strip().lower() == name:
+            return value.strip().decode("utf-8", errors="backslashreplace")
+    return None
+
+
 class PostfixHandler:
     """Postfix's policy and delivery, at aiosmtpd's handler hooks."""
 
@@ -109,22 +121,23 @@ class PostfixHandler:
     async def handle_RCPT(
         self, server: "PostfixSMTP", session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        """Relay control: the lab domain is ours; anything else needs ``smtpd_relay_restrictions``."""
+        """``smtpd_relay_restrictions`` and ``smtpd_recipient_restrictions``, as smtpd_check_rcpt runs them.
+
+        Whatever is not understood refuses (``restrictions.SERVER_ERROR``); the only accept is the end of
+        both lists with no refusal, as in Postfix.
+        """
         target = delivery.canonical(address, self.conf)
-        if delivery.route(target, self.conf) != "foreign":
-            return replies.RCPT_OK
-        for rule in self.conf.relay_restrictions:
-            if rule == "permit_mynetworks" and self.conf.in_networks(server.client_addr, self.conf.mynetworks):
-                return replies.RCPT_OK
-            if rule in ("permit", "permit_auth_destination"):
-                return replies.RCPT_OK if rule == "permit" else replies.RELAY_REJECTED.format(address=address)
-            if rule == "defer_unauth_destination":
-                return replies.RELAY_DEFERRED.format(address=address)
-            if rule == "reject_unauth_destination":
-                return replies.RELAY_REJECTED.format(address=address)
-            if rule in ("reject", "defer"):
-                return replies.RELAY_REJECTED.format(address=address)
-        return replies.RCPT_OK
+        request = restrictions.Request(
+            address=address,
+            authorized_destination=delivery.route(target, self.conf) != "foreign",
+            in_mynetworks=self.conf.in_networks(server.client_addr, self.conf.mynetworks),
+            tls=server.tls_active,
+        )
+        first, second = self.conf.rcpt_lists
+        refused = restrictions.check_recipient(first, second, self.conf.restriction_classes, request)
+        for line in request.warnings:
+            self.log.smtpd(line)
+        return refused or replies.RCPT_OK
 
     async def handle_DATA(self, server: "PostfixSMTP", session: Session, envelope: Envelope) -> str:
         qid = server.queue_id or delivery.queue_id()
@@ -137,7 +150,8 @@ class PostfixHandler:
         )
         content = envelope.original_content or b""
         sender = envelope.mail_from or ""
-        message_id = f"<{time.strftime('%Y%m%d%H%M%S', time.localtime(now))}.{qid}@{self.conf.myhostname}>"
+        message_id = header_value(content, b"message-id") or (
+            f"<{time.strftime('%Y%m%d%H%M%S', time.localtime(now))}.{qid}@{self.conf.myhostname}>")
         self.log.log("cleanup", f"{qid}: message-id={message_id}")
         self.log.log("qmgr", f"{qid}: from=<{sender}>, size={len(content) + len(received) + 100}, nrcpt={len(recipients)} (queue active)")
         for rcpt in recipients:
@@ -189,6 +203,8 @@ class PostfixSMTP(SMTP):
         self.mail_time = time.time()
         self.tls_info: delivery.TLSInfo | None = None
         self._ended = False
+        self.hang_up = False  # set by a command whose reply (421/521) ends the session
+        self._set_rset_state()
 
     # --- plumbing ------------------------------------------------------------------------------------
     @property
@@ -212,9 +228,20 @@ class PostfixSMTP(SMTP):
         super().connection_made(transport)
 
     def _set_rset_state(self) -> None:
+        """Postfix's mail_reset: the envelope, SIZE=, the queue id and every BDAT chunk so far go."""
         super()._set_rset_state()
         self.msg_size = 0
         self.queue_id = None
+        self.bdat_state = "none"  # none | ok (chunks received) | error (skip chunks until LAST or RSET)
+        self.bdat_lines: list[bytes] = []
+        self.bdat_partial = b""
+        self.bdat_size = 0
+        self.bdat_error = False
+
+    def _set_post_data_state(self) -> None:
+        super()._set_post_data_state()
+        self.bdat_state = "none"
+        self.bdat_lines, self.bdat_partial, self.bdat_size, self.bdat_error = [], b"", 0, False
 
     def _count(self, command: str, ok: bool) -> None:
         entry = self.counts.setdefault(command.lower(), [0, 0])
@@ -345,6 +372,9 @@ class PostfixSMTP(SMTP):
                     why = None
                     break
                 if command == "STARTTLS" and ok is False and self.transport is None:
+                    break
+                if self.hang_up:
+                    why = None
                     break
         except asyncio.CancelledError:
             self._end(why)
@@ -498,8 +528,11 @@ class PostfixSMTP(SMTP):
         return status.startswith("2")
 
     async def smtp_DATA(self, arg: str | None) -> bool:  # difference 4
+        if self.bdat_state != "none":
+            await self.push(replies.DATA_AFTER_BDAT)
+            return False
         if not self.envelope.rcpt_tos:
-            await self.push(replies.NEED_RCPT)
+            await self.push(replies.NEED_RCPT if self.envelope.mail_from is None else replies.NO_VALID_RECIPIENTS)
             return False
         if arg:
             await self.push(replies.SYNTAX_DATA)
@@ -539,6 +572,8 @@ class PostfixSMTP(SMTP):
         self.envelope.original_content = b"\r\n".join(lines) + (b"\r\n" if lines else b"")
         self.envelope.content = self.envelope.original_content
         status = await self._call_handler_hook("DATA")
+        if status.startswith("250"):
+            self.errors = 0  # smtpd forgives earlier errors once a message is received
         self._set_post_data_state()
         self.queue_id = None
         await self.push(status)
@@ -552,34 +587,90 @@ class PostfixSMTP(SMTP):
         await self.push(replies.AUTH_NOT_ENABLED)
         return False
 
-    async def smtp_XCLIENT(self, arg: str | None) -> bool:
-        await self.push(replies.SYNTAX_XCLIENT)
+    async def _x_command(self, name: str, arg: str | None) -> bool:
+        """XCLIENT/XFORWARD: no client is authorized for them (``smtpd_authorized_x*_hosts`` is empty)."""
+        if self.envelope.mail_from is not None:
+            await self.push(replies.MAIL_IN_PROGRESS)
+        elif not arg:
+            await self.push(replies.SYNTAX_X.format(command=name))
+        else:
+            await self.push(replies.INSUFFICIENT_AUTHORIZATION)
         return False
 
+    async def smtp_XCLIENT(self, arg: str | None) -> bool:
+        return await self._x_command("XCLIENT", arg)
+
     async def smtp_XFORWARD(self, arg: str | None) -> bool:
-        await self.push(replies.UNKNOWN_COMMAND)
+        return await self._x_command("XFORWARD", arg)
+
+    async def _skip_bdat(self, size: int, last: bool, reply: str) -> bool:
+        """smtpd's skip_bdat: read and drop the chunk, answer, and refuse the rest of this transaction."""
+        await self._reader.readexactly(size)
+        await self.push(reply)
+        if last:
+            self._set_rset_state()
+        else:
+            self.bdat_state = "error"
         return False
 
     async def smtp_BDAT(self, arg: str | None) -> bool:
-        """CHUNKING, as Postfix does it: ``BDAT size [LAST]``, each chunk answered, LAST delivers."""
+        """CHUNKING as smtpd.c's bdat_cmd: each chunk answered, LAST delivers, an error discards the rest."""
         parts = (arg or "").split()
-        if not parts or not parts[0].isdigit() or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() != "LAST"):
-            await self.push("501 5.5.4 Syntax: BDAT count [LAST]")
+        last = len(parts) == 2 and parts[1].upper() == "LAST"
+        if not parts or len(parts) > 2 or not parts[0].isdigit() or (len(parts) == 2 and not last):
+            self.maillog.smtpd(replies.LOG_BDAT_SYNTAX.format(
+                queue_id=self.queue_id or "NOQUEUE", client=self.client, line=f"BDAT {arg or ''}".strip()[:100]))
+            await self.push(replies.SYNTAX_BDAT)
+            self.hang_up = True  # a 521 reply ends the session (smtpd_chat.c)
             return False
-        chunk = await self._reader.readexactly(int(parts[0]))
-        if not self.envelope.rcpt_tos:
-            await self.push(replies.NEED_RCPT)
-            return False
-        self._bdat = getattr(self, "_bdat", b"") + chunk
-        if len(parts) == 1:
-            await self.push(f"250 2.0.0 Ok: {len(chunk)} bytes")
+        size = int(parts[0])
+        if size == 0 and not last:
+            self.maillog.smtpd(replies.LOG_BDAT_NULL.format(queue_id=self.queue_id or "NOQUEUE", client=self.client))
+            return await self._skip_bdat(size, last, replies.BDAT_NULL)
+        if self.bdat_state == "error":
+            return await self._skip_bdat(size, last, replies.BDAT_DISCARDED.format(size=size))
+        if self.bdat_state == "none":
+            if not self.envelope.rcpt_tos:
+                reply = replies.NEED_RCPT if self.envelope.mail_from is None else replies.NO_VALID_RECIPIENTS
+                return await self._skip_bdat(size, last, reply)
+        limit = self.conf.message_size_limit
+        if limit and self.bdat_size > limit - size:
+            self.maillog.smtpd(replies.LOG_BDAT_TOO_BIG.format(queue_id=self.queue_id or "NOQUEUE", client=self.client))
+            return await self._skip_bdat(size, last, replies.BDAT_TOO_BIG)
+        self.bdat_state = "ok"
+        data = self.bdat_partial + await self._reader.readexactly(size)
+        lines = data.split(b"\n")
+        self.bdat_partial = lines.pop()  # an unfinished line waits for the next chunk
+        if last and self.bdat_partial:
+            lines.append(self.bdat_partial)
+            self.bdat_partial = b""
+        for line in lines:
+            line = line[:-1] if line.endswith(b"\r") else line
+            if self.bdat_error:
+                continue
+            if limit and limit - self.bdat_size < len(line) + 2:
+                self.bdat_error = True
+                self.maillog.smtpd(f"warning: {self.queue_id or 'NOQUEUE'}: queue file size limit exceeded")
+                continue
+            self.bdat_size += len(line) + 2
+            self.bdat_lines.append(line)
+        if not last and not self.bdat_error:
+            await self.push(replies.BDAT_CHUNK.format(size=size))
             return True
-        self.envelope.original_content = self._bdat
-        self.envelope.content = self._bdat
-        self._bdat = b""
+        if self.bdat_error:
+            self._set_rset_state()
+            await self.push(replies.DATA_TOO_BIG)
+            if not last:
+                self.bdat_state = "error"
+            return False
+        self.envelope.original_content = b"".join(line + b"\r\n" for line in self.bdat_lines)
+        self.envelope.content = self.envelope.original_content
+        size_total = self.bdat_size
         status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
-        self.queue_id = None
+        if status.startswith("250 2.0.0 Ok: queued as "):
+            status = replies.BDAT_QUEUED.format(size=size_total, queue_id=status.rpartition(" ")[2])
+            self.errors = 0  # smtpd forgives earlier errors once a message is received
+        self._set_rset_state()
         await self.push(status)
         return True
 
@@ -592,12 +683,89 @@ class PostfixSMTP(SMTP):
         return False
 
 
-def make_factory(conf_getter: Any, log_getter: Any, mailbox_fallback: Any) -> Any:
-    """A protocol factory reading the *current* configuration, so a reload affects new sessions only."""
+class Throttle:
+    """Postfix's master after an smtpd died at start: no new smtpd for 60 s (``$process_minimum_wait`` is
+    not it: the master's fixed throttle), and a reload does not end the wait (seen on 3.7.11)."""
 
-    def factory() -> PostfixSMTP:
+    DELAY = 60.0
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def active(self, now: float | None = None) -> bool:
+        return (time.monotonic() if now is None else now) < self.until
+
+    def fatal(self, conf: SimConfig, log: MailLog, message: str) -> None:
+        """What the lab log shows when smtpd exits at start: its fatal line and the master's two warnings."""
+        daemon = f"{conf.source.get('daemon_directory') if conf.source else '/usr/lib/postfix/sbin'}/smtpd"
+        log.smtpd(f"fatal: {message}")
+        log.log("master", f"warning: process {daemon} pid {log.pid} exit status 1")
+        log.log("master", f"warning: {daemon}: bad command startup -- throttling")
+        self.until = time.monotonic() + self.DELAY
+
+
+class HeldConnection(asyncio.Protocol):
+    """A connection no smtpd takes: while smtpd cannot start, Postfix's clients wait in the listen queue.
+
+    No banner, no log line of their own, what they send waits; when the throttle ends, a main.cf that is
+    good again gets them a session (their pipelined bytes included), a still bad one another fatal.
+    """
+
+    MAX_BUFFER = 1 << 20
+
+    def __init__(self, session: Any, conf_getter: Any, log_getter: Any, throttle: Throttle) -> None:
+        self.session, self.conf_getter, self.log_getter, self.throttle = session, conf_getter, log_getter, throttle
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._try()
+
+    def _try(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        if not self.throttle.active(now):
+            conf = self.conf_getter()
+            if not conf.fatal:
+                proto = self.session()
+                self.transport.set_protocol(proto)
+                proto.connection_made(self.transport)
+                if self.buffer:
+                    proto.data_received(bytes(self.buffer))
+                return
+            self.throttle.fatal(conf, self.log_getter(), conf.fatal)
+        self.timer = loop.call_later(max(self.throttle.until - time.monotonic(), 0.05), self._try)
+
+    def data_received(self, data: bytes) -> None:
+        if len(self.buffer) < self.MAX_BUFFER:
+            self.buffer.extend(data[: self.MAX_BUFFER - len(self.buffer)])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+def make_factory(conf_getter: Any, log_getter: Any, mailbox_fallback: Any, throttle: Throttle | None = None) -> Any:
+    """A protocol factory reading the *current* configuration, so a reload affects new sessions only.
+
+    A configuration smtpd would die on (``SimConfig.fatal``) gets no session, as with Postfix: the
+    connection is held without a banner, and the lab log gets Postfix's fatal and throttling lines.
+    """
+    throttle = throttle or Throttle()
+
+    def session() -> PostfixSMTP:
         conf, log = conf_getter(), log_getter()
         return PostfixSMTP(PostfixHandler(conf, log, mailbox_fallback), conf, log)
+
+    def factory() -> asyncio.Protocol:
+        if conf_getter().fatal or throttle.active():
+            return HeldConnection(session, conf_getter, log_getter, throttle)
+        return session()
 
     return factory
 
@@ -607,4 +775,4 @@ def resolve_listen(listen: str) -> tuple[str, int]:
     return (host or "127.0.0.1").strip("[]"), int(port)
 
 
-__all__ = ["PostfixSMTP", "PostfixHandler", "make_factory", "resolve_listen", "client_name", "socket"]
+__all__ = ["PostfixSMTP", "PostfixHandler", "HeldConnection", "Throttle", "make_factory", "resolve_listen", "client_name", "socket"]

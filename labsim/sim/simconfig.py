@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import tls
-from .mainconf import MainCf
+from . import restrictions, tls
+from .mainconf import ConfigError, MainCf
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -23,6 +23,99 @@ def seconds(value: str, default: float = 300.0) -> float:
     if not m:
         return default
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+class Fatal(Exception):
+    """What makes Postfix's smtpd exit at start (``fatal: <message>``): the simulator then serves no one."""
+
+
+class GlobalFatal(ConfigError):
+    """A parameter every Postfix program reads is bad: ``postfix start`` and ``postfix reload`` refuse."""
+
+
+#: Parameters read by smtpd (fatal in smtpd) and by every program (``postfix start`` refuses): name, min.
+SMTPD_INTS = (("smtpd_hard_error_limit", 1), ("smtpd_soft_error_limit", 1))
+GLOBAL_INTS = (("line_length_limit", 512),)
+GLOBAL_LONGS = ("message_size_limit",)
+SMTPD_TIMES = (("smtpd_timeout", 1), ("smtpd_starttls_timeout", 1))
+SMTPD_BOOLS = ("disable_vrfy_command", "smtpd_tls_received_header", "smtpd_use_tls", "smtpd_enforce_tls",
+               "smtpd_relay_before_recipient_restrictions", "smtpd_tls_wrappermode")
+GLOBAL_BOOLS = ("append_at_myorigin",)
+#: smtpd_tls_security_level values (tls_level.c), case-insensitive; others are fatal.
+TLS_LEVELS = {"none": "none", "may": "may", "encrypt": "encrypt", "fingerprint": "encrypt", "verify": "encrypt",
+              "secure": "encrypt"}
+BARE_NEWLINE = {"normalize": True, "yes": True, "reject": True, "no": False}
+
+
+def _int_ok(value: str) -> bool:
+    return bool(re.fullmatch(r"[ \t]*[+-]?\d+", value)) and -2**31 <= int(value) < 2**31
+
+
+def time_value(value: str) -> int | None:
+    """conv_time: an integer (strtol) and an optional unit letter; None when Postfix would refuse it."""
+    m = re.match(r"[ \t]*([+-]?\d+)(.?)", value)
+    if not m or not value:
+        return None
+    number, unit = int(m.group(1)), m.group(2) or "s"
+    if number < 0 or number >= 2**31 or unit not in "smhdw":
+        return None
+    return number * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+
+
+def global_problem(conf: MainCf) -> str | None:
+    """The fatal of a bad parameter that every Postfix program reads (so Postfix does not even start)."""
+    for name, low in GLOBAL_INTS:
+        value = conf.get(name).strip()
+        if not _int_ok(value):
+            return f"bad numerical configuration: {name} = {value}"
+        if int(value) < low:
+            return f"invalid {name} parameter value {int(value)} < {low}"
+    for name in GLOBAL_LONGS:
+        value = conf.get(name).strip()
+        if not re.fullmatch(r"[+-]?\d+", value):
+            return f"bad numerical configuration: {name} = {value}"
+    for name in GLOBAL_BOOLS:
+        value = conf.get(name).strip()
+        if value.lower() not in ("yes", "no"):
+            return f"bad boolean configuration: {name} = {value}"
+    return None
+
+
+def smtpd_fatal(conf: MainCf) -> str | None:
+    """smtpd's start-up checks (smtpd.c, smtpd_check.c, mail_conf_*.c), in smtpd's order."""
+    for name, low in SMTPD_INTS:
+        value = conf.get(name).strip()
+        if not _int_ok(value):
+            return f"bad numerical configuration: {name} = {value}"
+        if int(value) < low:
+            return f"invalid {name} parameter value {int(value)} < {low}"
+    for name, low in SMTPD_TIMES:
+        value = conf.get(name).strip()
+        seconds_ = time_value(value)
+        if seconds_ is None:
+            return f"parameter {name}: bad time value or unit: {value}"
+        if seconds_ < low:
+            return f"invalid {name}: {seconds_} (min {low})"
+    for name in SMTPD_BOOLS:
+        value = conf.get(name).strip()
+        if value.lower() not in ("yes", "no"):
+            return f"bad boolean configuration: {name} = {value}"
+    bare = conf.get("smtpd_forbid_bare_newline").strip()
+    if bare.lower() not in BARE_NEWLINE:
+        return f"bad parameter value: 'smtpd_forbid_bare_newline = {bare}'"
+    classes: dict[str, list[str]] = {}
+    for name in conf.get_list("smtpd_restriction_classes"):
+        if not conf.get(name).strip():
+            return f"restriction class `{name}' needs a definition"
+        classes[name] = conf.get_list(name)
+    missing = restrictions.required_missing(
+        conf.get_list("smtpd_relay_restrictions"), conf.get_list("smtpd_recipient_restrictions"), classes)
+    if missing:
+        return missing
+    level = conf.get("smtpd_tls_security_level").strip()
+    if level and not conf.get("smtpd_tls_wrappermode").strip().lower() == "yes" and level.lower() not in TLS_LEVELS:
+        return f'Invalid TLS level "{level}"'
+    return None
 
 
 def networks(items: list[str]) -> list[Network]:
@@ -71,6 +164,9 @@ class SimConfig:
     disable_vrfy: bool
     append_at_myorigin: bool
     maillog_file: Path | None
+    rcpt_lists: tuple[list[str], list[str]] = ((), ())  # type: ignore[assignment]
+    restriction_classes: dict[str, list[str]] = field(default_factory=dict)
+    fatal: str | None = None  # smtpd would exit at start with "fatal: <this>"
     forbidden_words: frozenset[str] = frozenset()
     forbidden_patterns: tuple[re.Pattern[str], ...] = ()
     source: MainCf = field(repr=False, default=None)  # type: ignore[assignment]
@@ -81,11 +177,20 @@ class SimConfig:
 
     @classmethod
     def from_maincf(cls, conf: MainCf, log_file: Path | None = None) -> "SimConfig":
-        level = conf.get("smtpd_tls_security_level").strip().lower()
+        problem = global_problem(conf)
+        if problem:
+            raise GlobalFatal(problem)
+        fatal = smtpd_fatal(conf)
+        start_warnings: list[str] = []
+        raw_level = conf.get("smtpd_tls_security_level").strip()
+        level = TLS_LEVELS.get(raw_level.lower(), "none") if raw_level else ""
+        if raw_level.lower() in ("fingerprint", "verify", "secure"):
+            start_warnings.append(f'warning: smtpd_tls_security_level: unsupported TLS level "{raw_level}", '
+                                  'using "encrypt"')
         if not level:  # the obsolete booleans, which smtpd_tls_security_level overrides
             level = "encrypt" if conf.get_bool("smtpd_enforce_tls") else "may" if conf.get_bool("smtpd_use_tls") else "none"
-        if level not in ("none", "may", "encrypt"):
-            level = "may"  # unknown levels: Postfix refuses to start; the simulator stays on the safe side
+        if fatal:
+            level = "none"  # never used: a fatal configuration serves no session
         server_tls, warnings = None, []
         if level != "none":
             cert = conf.get("smtpd_tls_cert_file").strip()
@@ -96,6 +201,10 @@ class SimConfig:
                 server_tls, warnings = tls.load(cert, key, chain, protocols)
             else:
                 warnings = ["warning: need a server certificate to enable TLS: smtpd_tls_cert_file is empty"]
+        warnings = start_warnings + warnings
+        classes = {name: conf.get_list(name) for name in conf.get_list("smtpd_restriction_classes")}
+        relay_first = conf.get_bool("smtpd_relay_before_recipient_restrictions")
+        relay, rcpt = conf.get_list("smtpd_relay_restrictions"), conf.get_list("smtpd_recipient_restrictions")
         maillog = conf.get("maillog_file").strip()
         base = conf.get("virtual_mailbox_base").strip()
         return cls(
@@ -109,18 +218,21 @@ class SimConfig:
             received_header=conf.get_bool("smtpd_tls_received_header"),
             message_size_limit=conf.get_int("message_size_limit", 10240000),
             line_length_limit=max(conf.get_int("line_length_limit", 2048), 512),
-            forbid_bare_newline=conf.get("smtpd_forbid_bare_newline").strip().lower() in ("yes", "normalize", "reject"),
+            forbid_bare_newline=BARE_NEWLINE.get(conf.get("smtpd_forbid_bare_newline").strip().lower(), True),
             bare_newline_exclusions=networks(conf.get_list("smtpd_forbid_bare_newline_exclusions")),
             mynetworks=networks(conf.get_list("mynetworks")),
-            relay_restrictions=conf.get_list("smtpd_relay_restrictions"),
+            relay_restrictions=relay,
+            rcpt_lists=(relay, rcpt) if relay_first else (rcpt, relay),
+            restriction_classes=classes,
+            fatal=fatal,
             mydestination=domains(conf.get_list("mydestination")),
             relay_domains=domains(conf.get_list("relay_domains")),
             virtual_domains=domains(conf.get_list("virtual_mailbox_domains")),
             virtual_base=Path(base) if base else None,
             virtual_maps=conf.get_list("virtual_mailbox_maps"),
-            hard_error_limit=conf.get_int("smtpd_hard_error_limit", 20) or 20,
-            timeout=seconds(conf.get("smtpd_timeout")),
-            starttls_timeout=seconds(conf.get("smtpd_starttls_timeout")),
+            hard_error_limit=max(conf.get_int("smtpd_hard_error_limit", 20), 1),
+            timeout=float(time_value(conf.get("smtpd_timeout")) or 300),
+            starttls_timeout=float(time_value(conf.get("smtpd_starttls_timeout")) or 300),
             disable_vrfy=conf.get_bool("disable_vrfy_command"),
             append_at_myorigin=conf.get_bool("append_at_myorigin"),
             maillog_file=Path(maillog) if maillog else log_file,
