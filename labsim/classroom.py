@@ -22,7 +22,6 @@ from touching anyone else. It costs about 30 MB per student (see bench/bench_cla
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import os
@@ -35,8 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import click
 
 from . import acme, checks, lab, postfix, procs
 from .errors import LabError
@@ -477,50 +474,34 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def to_html(rows: list[dict[str, Any]], title: str = "labsim classroom report") -> str:
-    """One self-contained page: inline CSS, no script, no external asset."""
-    e = html.escape
+    """One self-contained page (inline CSS, no script, no external asset), from the jinja2 template
+    ``labsim/data/classroom-report.html.j2`` with autoescape on: a student name is text, never markup."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("labsim", "data"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True)
     steps = list(checks.STEPS)
-    head = "".join(f"<th>{e(n)}</th>" for n in steps)
-    body = []
+    students = []
     for r, row in zip(rows, report_rows(rows)):
         cells = []
         for n in steps:
             info = r.get("checks", {}).get(n, {})
-            ok = info.get("ok")
+            ok = bool(info.get("ok"))
             first = row[f"first_passed_{n}"]
-            tip = "; ".join(info.get("failing", [])) or ("passes now" if ok else "")
-            label = "pass" if ok else "fail"
-            extra = f"<br><small>passed {e(first[11:16])}</small>" if first and not ok else ""
-            cells.append(f'<td class="{label}" title="{e(tip)}">{label}{extra}</td>')
-        quiz = f"{row['quiz_correct']}/{row['quiz_answers']}" if row["quiz_answers"] else "&ndash;"
+            cells.append({"label": "pass" if ok else "fail",
+                          "tip": "; ".join(info.get("failing", [])) or ("passes now" if ok else ""),
+                          "first_passed": first[11:16] if first and not ok else ""})
         exam = ""
         if row["last_exam_scaled"] != "":
             exam = f"{row['last_exam_scaled']} ({'pass' if row['last_exam_passed'] else 'fail'})"
-        body.append(
-            f"<tr><th>{e(r['student'])}</th><td>{'up' if r.get('running') else 'down'}</td>"
-            + "".join(cells)
-            + f"<td>{row['steps_passed_ever']}/{len(steps)}</td><td>{quiz}</td><td>{e(str(exam)) or '&ndash;'}</td>"
-            + f"<td class=\"why\">{e(row['failing'])}</td></tr>"
-        )
+        students.append({
+            "name": r["student"], "running": r.get("running"), "cells": cells,
+            "steps_passed": row["steps_passed_ever"], "exam": exam, "failing": row["failing"],
+            "quiz": f"{row['quiz_correct']}/{row['quiz_answers']}" if row["quiz_answers"] else "",
+        })
     passed = {n: sum(1 for r in rows if r.get("checks", {}).get(n, {}).get("ok")) for n in steps}
-    summary = ", ".join(f"{e(n)}: {passed[n]}/{len(rows)}" for n in steps)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
-<style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}}
-table{{border-collapse:collapse}} th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}}
-thead th{{background:#eee}} td.pass{{background:#d9f2d9}} td.fail{{background:#f8d7d7}}
-td.why{{font-size:12px;color:#555;max-width:40em}} small{{color:#555}}
-</style></head><body>
-<h1>{e(title)}</h1>
-<p>{len(rows)} students, {e(time.strftime('%Y-%m-%d %H:%M'))}. Passing now: {summary}.
-A step that fails now but passed earlier shows when it passed (opportunistic and encrypt exclude each other).</p>
-<table><thead><tr><th>student</th><th>lab</th>{head}<th>steps passed</th><th>quiz right</th><th>last exam</th>
-<th>first failing condition</th></tr></thead>
-<tbody>
-{chr(10).join(body)}
-</tbody></table></body></html>
-"""
+    return env.get_template("classroom-report.html.j2").render(
+        title=title, steps=steps, students=students, passed=passed, made=time.strftime("%Y-%m-%d %H:%M"))
 
 
 def report(root: Path | None = None, csv_path: Path | None = None, html_path: Path | None = None,
@@ -532,120 +513,3 @@ def report(root: Path | None = None, csv_path: Path | None = None, html_path: Pa
     csv_path.write_text(to_csv(rows))
     html_path.write_text(to_html(rows))
     return csv_path, html_path, rows
-
-
-# --- CLI -------------------------------------------------------------------------------------------------
-
-def _fail(e: LabError) -> None:
-    click.echo(f"labsim classroom: {e.message}", err=True)
-    if e.detail:
-        click.echo(e.detail.rstrip(), err=True)
-    if e.hint:
-        click.echo(f"Hint: {e.hint}", err=True)
-    raise SystemExit(1)
-
-
-dir_option = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
-                          help="The classroom directory (default: $LABSIM_CLASSROOM, or /var/lib/labsim-classroom "
-                               "for root).")
-jobs_option = click.option("--jobs", default=8, show_default=True, help="Labs handled at the same time.")
-
-
-@click.group("classroom")
-def classroom_group() -> None:
-    """One isolated lab per student on this machine: up, status, report, down."""
-
-
-@classroom_group.command("up")
-@click.option("--students", "count", type=int, help="Number of students (student01, student02, ...).")
-@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A file with one student name per line.")
-@click.option("--backend", type=click.Choice(["auto", "postfix", "sim"]), default="auto", show_default=True)
-@click.option("--base-port", default=None, help=f"First port of student 1's block (default {DEFAULT_BASE_PORT}; "
-              "'auto' finds free blocks).")
-@click.option("--stride", default=DEFAULT_STRIDE, show_default=True, help="Ports per student block.")
-@dir_option
-@jobs_option
-def up_command(count, roster, backend, base_port, stride, root, jobs) -> None:
-    """Start a lab for every student; write each student's env file."""
-    try:
-        room = up(root, names_from(count, roster), backend, base_port, stride, jobs)
-    except LabError as e:
-        _fail(e)
-    click.echo(f"classroom up: {len(room.students)} labs ({room.backend}) in {room.root}")
-    for s in room.students:
-        click.echo(f"  {s.name:<16} smtp {s.settings.host}:{s.settings.smtp_port}   eval \"$(cat {s.env_file})\"")
-
-
-@classroom_group.command("status")
-@click.option("--json", "as_json", is_flag=True)
-@dir_option
-@jobs_option
-def status_command(as_json, root, jobs) -> None:
-    """Each student's lab and check results (runs every check now) and quiz results."""
-    try:
-        rows = status(root, jobs)
-    except LabError as e:
-        _fail(e)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    steps = list(checks.STEPS)
-    click.echo(f"{'student':<16} {'lab':<5} " + " ".join(f"{n:<13}" for n in steps) + " quiz")
-    for r in report_rows(rows):
-        marks = " ".join(f"{r[f'check_{n}']:<13}" for n in steps)
-        click.echo(f"{r['student']:<16} {'up' if r['running'] else 'down':<5} {marks} "
-                   f"{r['quiz_correct']}/{r['quiz_answers']}")
-
-
-@classroom_group.command("report")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="default: DIR/report.csv")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="default: DIR/report.html")
-@dir_option
-@jobs_option
-def report_command(csv_path, html_path, root, jobs) -> None:
-    """Write the grading report: CSV and a self-contained HTML page."""
-    try:
-        c, h, rows = report(root, csv_path, html_path, jobs)
-    except LabError as e:
-        _fail(e)
-    click.echo(f"{len(rows)} students: {c}, {h}")
-
-
-@classroom_group.command("down")
-@click.option("--purge", is_flag=True, help="Also delete the classroom directory (labs, env files, quiz results).")
-@dir_option
-@jobs_option
-def down_command(purge, root, jobs) -> None:
-    """Stop every lab of the classroom; no process of it is left."""
-    try:
-        result = down(root, purge, jobs)
-    except LabError as e:
-        _fail(e)
-    click.echo(f"classroom down: {result['stopped']} labs stopped"
-               + (f", {len(result['killed_leftovers'])} leftover processes ended" if result["killed_leftovers"] else ""))
-    for name, e in result["errors"].items():
-        click.echo(f"  {name}: {e}", err=True)
-
-
-@classroom_group.command("env")
-@click.argument("name")
-@dir_option
-def env_command(name, root) -> None:
-    """Print a student's env file (eval "$(labsim classroom env NAME)")."""
-    try:
-        click.echo(load(root).student(name).env_file.read_text(), nl=False)
-    except LabError as e:
-        _fail(e)
-
-
-@classroom_group.command("ports")
-@click.option("--base", "base", type=int, required=True, help="First port of the block.")
-@click.option("--index", default=0, show_default=True, help="Block number (student index, from 0).")
-@click.option("--stride", default=DEFAULT_STRIDE, show_default=True)
-def ports_command(base, index, stride) -> None:
-    """Print export lines for one port block (used by binder/start with LABSIM_PORT_BASE)."""
-    try:
-        click.echo(block_exports(base, index, stride))
-    except LabError as e:
-        _fail(e)

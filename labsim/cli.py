@@ -246,7 +246,7 @@ from .checks import check_command, solve_command  # noqa: E402  (lab checks and 
 main.add_command(check_command)
 main.add_command(solve_command)
 
-from .classroom import classroom_group  # noqa: E402  (per-student labs, issue 7)
+from .cli_classroom import classroom_group  # noqa: E402  (per-student labs, issue 7)
 
 main.add_command(classroom_group)
 

@@ -188,3 +188,26 @@ def test_small_class_solve_check_report_down(room_dir, backend, tmp_path):
     assert down.returncode == 0, down.stderr
     assert "leftover" not in down.stdout  # lab.down stopped everything itself
     assert processes_mentioning(str(room_dir)) == []
+
+
+def test_html_report_escapes_what_students_control():
+    """The report is rendered by jinja2 with autoescape: a hostile name or failing text stays text."""
+    from html.parser import HTMLParser
+
+    evil = '<script>alert("x")</script>&'
+    rows = [{"student": evil, "running": True, "checks": {n: {"ok": False, "failing": [evil]} for n in STEPS},
+             "quiz": {"answers": 0, "correct": 0}}]
+    page = classroom.to_html(rows, title="report <b>")
+    assert "<script>" not in page and "&lt;script&gt;" in page and "report &lt;b&gt;" in page
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags = []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+    parser = Tags()
+    parser.feed(page)
+    assert "script" not in parser.tags and parser.tags.count("tr") == 2
