@@ -10,7 +10,7 @@ root, else ``~/.local/state/labsim-classroom``)::
     report.csv, report.html   written by ``labsim classroom report``
 
 Ports: student *i* (0-based) gets the block ``base + i * stride`` ... ``+ stride - 1`` (stride at least the
-number of lab ports, 10), in the order of ``BLOCK``; every port is checked free before anything starts.
+number of lab ports), in the order of ``BLOCK``; every port is checked free before anything starts.
 
 One CA per student: each lab runs its own pebble and mock DNS. pebble validates http-01 challenges on a
 single port fixed in its configuration (``httpPort``), so one shared pebble would make every student's
@@ -41,12 +41,15 @@ from .ports import is_free
 from .settings import DEFAULT_DOMAIN, PORTS, Settings
 
 #: Port order inside a student's block (offset = position), as the instructor guide lists it.
-BLOCK = ("smtp_port", "mitm_port", "submission_port", "http01_port", "acme_port", "acme_mgmt_port",
-         "dns_port", "dns_mgmt_port", "tlsalpn01_port", "jupyter_port")
+#: The first ten keep their documented offsets; a port added to ``settings.PORTS`` later comes after them.
+_FIRST = ("smtp_port", "mitm_port", "submission_port", "http01_port", "acme_port", "acme_mgmt_port",
+          "dns_port", "dns_mgmt_port", "tlsalpn01_port", "jupyter_port")
+BLOCK = tuple(a for a in _FIRST if any(a == p for p, _v, _d in PORTS)) + tuple(
+    p for p, _v, _d in PORTS if p not in _FIRST)
 assert sorted(BLOCK) == sorted(attr for attr, _v, _d in PORTS), "BLOCK must list every lab port once"
 
 DEFAULT_BASE_PORT = 20000
-DEFAULT_STRIDE = 10
+DEFAULT_STRIDE = -(-len(BLOCK) // 10) * 10  # whole tens: 10 while the lab has ten ports
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 STATE = "classroom.json"
 

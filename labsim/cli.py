@@ -233,7 +233,7 @@ def course(backend: str | None) -> None:
 
 
 # Subcommands that live beside their modules (simulator, attacker, checks, classroom).
-from .mitm import mitm_command  # noqa: E402  (the attacker in the middle, issue 3)
+from .cli_mitm import mitm_command  # noqa: E402  (the attacker in the middle, issue 3)
 
 main.add_command(mitm_command)
 

@@ -27,14 +27,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import click
 
 from . import mitm_tls
 from .errors import LabError, PortInUseError
@@ -476,44 +473,3 @@ def render(line: Line):  # -> rich.text.Text
     text.append(f"{line.who}: ", style=STYLES.get(line.who, ""))
     text.append(line.text, style="red" if line.who == "MITM" else "")
     return text
-
-
-@click.command("mitm")
-@click.option("--listen", metavar="HOST:PORT", default=None,
-              help="Where clients connect (default 127.0.0.1:$LABSIM_MITM_PORT, 2526).")
-@click.option("--upstream", metavar="HOST:PORT", default=None,
-              help="The server it relays to (default the lab: 127.0.0.1:$LABSIM_SMTP_PORT, 2525).")
-@click.option("--mode", type=click.Choice(MODES), default="observe", show_default=True,
-              help="observe: read along; strip: remove STARTTLS; tamper: strip and rewrite the message.")
-@click.option("--find", "find", default=DEFAULT_FIND, show_default=True, help="tamper: text to replace.")
-@click.option("--replace", "replace", default=DEFAULT_REPLACE, show_default=True, help="tamper: replacement.")
-def mitm_command(listen: str | None, upstream: str | None, mode: str, find: str, replace: str) -> None:
-    """Run an attacker in the middle between SMTP clients and the lab (Ctrl-C stops it)."""
-    from rich.console import Console
-
-    console, err = Console(highlight=False), Console(stderr=True, highlight=False)
-    try:
-        settings = Settings.from_env()
-        m = Mitm(
-            settings, mode,
-            listen=_hostport(listen, "--listen") if listen else None,
-            upstream=_hostport(upstream, "--upstream") if upstream else None,
-            find=find, replace=replace, on_line=lambda ln: console.print(render(ln)),
-        ).start()
-    except LabError as e:
-        err.print(f"[bold red]labsim:[/] {e.message}")
-        if e.hint:
-            err.print(f"[yellow]Hint:[/] {e.hint}")
-        sys.exit(1)
-    (lh, lp), (uh, up) = m.listen, m.upstream
-    console.print(f"[bold]attacker in the middle ({mode})[/]: clients of {lh}:{lp} reach {uh}:{up}")
-    body = f" --body '{find}'" if mode == "tamper" else ""
-    console.print(f"try: swaks --server {lh}:{lp} --to student@{settings.domain} --tls-optional{body}")
-    console.print(f"transcript: {m.log_path}   (Ctrl-C to stop)")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        m.stop()

@@ -62,22 +62,26 @@ def room_dir():
 def test_blocks_do_not_overlap_and_cover_every_port():
     ports = [p for i in range(30) for p in classroom.block(20000, i).values()]
     assert len(ports) == len(set(ports)) == 30 * len(PORTS)
-    assert classroom.block(20000, 2) == {**{a: 20020 + i for i, a in enumerate(classroom.BLOCK)}}
+    stride = classroom.DEFAULT_STRIDE
+    assert stride >= len(PORTS) and stride % 10 == 0
+    assert classroom.block(20000, 2) == {**{a: 20000 + 2 * stride + i for i, a in enumerate(classroom.BLOCK)}}
     with pytest.raises(LabError, match="too small"):
         classroom.block(20000, 0, stride=5)
     exports = classroom.block_exports(30000, 1)
-    assert "export LABSIM_SMTP_PORT=30010" in exports and "export LABSIM_JUPYTER_PORT=30019" in exports
+    assert f"export LABSIM_SMTP_PORT={30000 + stride}" in exports
+    assert f"export LABSIM_JUPYTER_PORT={30000 + stride + 9}" in exports  # the first ten keep their offsets
 
 
 def test_find_base_skips_a_taken_port():
     base = classroom.find_base(3)
     taken = socket.socket()
     taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # earlier tests' connections may linger
-    taken.bind(("127.0.0.1", base + 12))  # inside the second block
+    inside = base + classroom.DEFAULT_STRIDE + 2  # inside the second block
+    taken.bind(("127.0.0.1", inside))
     taken.listen()
     try:
         again = classroom.find_base(3, start=base)
-        assert again > base + 12
+        assert again > inside
         assert all(classroom.busy_ports(list(classroom.block(again, i).values())) == [] for i in range(3))
     finally:
         taken.close()
@@ -100,10 +104,10 @@ def test_a_taken_port_stops_up_before_anything_starts(room_dir):
     base = classroom.find_base(2)
     taken = socket.socket()
     taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # earlier tests' connections may linger
-    taken.bind(("127.0.0.1", base + 10))  # student02's smtp port
+    taken.bind(("127.0.0.1", base + classroom.DEFAULT_STRIDE))  # student02's smtp port
     taken.listen()
     try:
-        with pytest.raises(LabError, match=f"{base + 10} \\(student02, smtp_port\\)"):
+        with pytest.raises(LabError, match=f"{base + classroom.DEFAULT_STRIDE} \\(student02, smtp_port\\)"):
             classroom.up(room_dir, ["a", "student02"], "sim", base)
         assert not any((room_dir / "students").glob("*/lab/run/*.pid"))
     finally:
