@@ -1,4 +1,4 @@
-"""The progress file shared by the course site and the CLI (format: ../../notes/progress-format.md).
+"""The progress file shared by the course site and the CLI: its format, reader, writer and merge.
 
 One JSON file, UTF-8, written by the site's "Export progress" and by ``quizzes progress export FILE``,
 read by the site's "Import progress" and ``quizzes progress import FILE``::

@@ -1,7 +1,7 @@
 """Postfix 3.7 smtpd's behaviour as data: reply texts, TLS levels, what is allowed before TLS.
 
 Every text here was read off the lab's real Postfix 3.7.11 (see ``tests/test_sim_parity.py``, which
-checks them against it, and ``../shared/FACTS.md``). ``server.py`` takes its words from here only.
+checks them against it, and ``FACTS.md``). ``server.py`` takes its words from here only.
 """
 
 from __future__ import annotations
