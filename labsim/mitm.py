@@ -137,10 +137,6 @@ class Mitm:
         """The transcript as text, one line per event (optionally of one session only)."""
         return "\n".join(str(ln) for ln in self.lines if session is None or ln.session == session)
 
-    @property
-    def sessions_closed(self) -> int:
-        return self._closed
-
     def wait_closed(self, count: int = 1, timeout: float = 10.0) -> bool:
         """Wait until ``count`` sessions have ended (their last transcript lines are written)."""
         deadline = time.monotonic() + timeout
