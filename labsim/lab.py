@@ -142,6 +142,7 @@ def down(settings: Settings) -> None:
     except ImportError:
         pass
     acme.stop(settings)
+    from . import dns; dns.down(settings)  # the lab zone's NSD and the validating resolver (issue 17)
     settings.state_file.unlink(missing_ok=True)
 
 

@@ -26,6 +26,8 @@ PORTS: tuple[tuple[str, str, int], ...] = (
     ("dns_port", "LABSIM_DNS_PORT", 8053),  # pebble-challtestsrv mock DNS
     ("dns_mgmt_port", "LABSIM_DNS_MGMT_PORT", 8055),  # pebble-challtestsrv management API
     ("jupyter_port", "LABSIM_JUPYTER_PORT", 8888),  # JupyterLab for `make lab`
+    ("dns_auth_port", "LABSIM_DNS_AUTH_PORT", 8153),  # NSD: the lab zone, DNSSEC-signed (labsim.dns)
+    ("resolver_port", "LABSIM_RESOLVER_PORT", 8154),  # unbound: the validating resolver (labsim.dns)
 )
 
 BACKENDS = ("auto", "postfix", "sim")
@@ -63,6 +65,8 @@ class Settings:
     dns_port: int = 8053
     dns_mgmt_port: int = 8055
     jupyter_port: int = 8888
+    dns_auth_port: int = 8153
+    resolver_port: int = 8154
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":

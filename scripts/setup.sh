@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-APT_COURSE="postfix pebble certbot swaks openssl ca-certificates ssl-cert python3-venv"
+APT_COURSE="postfix pebble certbot swaks openssl ca-certificates ssl-cert python3-venv nsd unbound ldnsutils bind9-dnsutils"
 APT_TEST="chromium chromium-driver iproute2 tzdata faketime"
 pkgs="$APT_COURSE"
 [ "$want_test" = 1 ] && pkgs="$pkgs $APT_TEST"
@@ -28,8 +28,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
       echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     fi
     export DEBIAN_FRONTEND=noninteractive
+    # The lab runs its own NSD and unbound on loopback ports (labsim.dns): the packages' system daemons
+    # must not start on port 53 or touch the system's resolver (unbound-resolvconf). Masked before install.
+    dns_units="nsd.service unbound.service unbound-resolvconf.service"
+    [ -d /run/systemd/system ] && systemctl mask $dns_units >/dev/null 2>&1 || true
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
+    for svc in nsd unbound; do  # no systemd: stop and disable the SysV scripts instead
+      [ -d /run/systemd/system ] || { service "$svc" stop; update-rc.d "$svc" disable; } >/dev/null 2>&1 || true
+    done
   else
     echo "setup: these Debian packages are missing: ${missing[*]}" >&2
     echo "setup: install them as root with:" >&2
