@@ -27,8 +27,10 @@ JSON export shape (``to_json()``, ``quizzes export --format json``), for the sit
 
     {
       "format": "postfix-tls-lab/quizzes", "version": 1,
-      "objectives": {"lesson-1": {"title": "...", "source": "lesson"}, "211.1": {...}, ...},
+      "objectives": {"lesson-1": {"title": "...", "source": "lesson", "weight": 0},
+                     "211.1": {..., "source": "202-450", "weight": 4}, "course-only": {..., "source": "course"}},
       "areas": {"tls-config": {"title": "...", "weight": 5}, ...},
+      "exam": {...},                                 # quizzes.exam.rules(): who is drawn, weights, pass rule
       "questions": [
         {
           "id": "tls-cert-param", "type": "single" | "multiple" | "fill",
@@ -276,8 +278,16 @@ def to_json(bank: Bank | None = None, indent: int | None = 2) -> str:
     doc = {
         "format": "postfix-tls-lab/quizzes",
         "version": 1,
-        "objectives": {o.id: {"title": o.title, "source": o.source} for o in OBJECTIVES.values()},
+        "objectives": {o.id: {"title": o.title, "source": o.source, "weight": o.weight} for o in OBJECTIVES.values()},
         "areas": {a.id: {"title": a.title, "weight": a.weight} for a in AREAS.values()},
+        "exam": _exam_rules(),
         "questions": [question_dict(q) for q in bank],
     }
     return json.dumps(doc, indent=indent, ensure_ascii=False) + "\n"
+
+
+def _exam_rules() -> dict[str, Any]:
+    """The exam simulation's rules (quizzes.exam imports this module, hence the late import)."""
+    from .exam import rules
+
+    return rules()

@@ -157,3 +157,81 @@ def test_lint_objectives_without_questions(tmp_path):
     problems = lint(tmp_path)
     assert any("objective lesson-1 has no questions" in p for p in problems)
     assert any("area smtp has no questions" in p for p in problems)
+
+
+# --- a bank that cannot be gamed, and objective tags that mean something --------------------------
+def single(qid: str, right: str, wrong: list[str], objectives: str = "[lesson-1, 211.1]", prompt: str = "Which?") -> str:
+    rows = [f"      - {{text: '{right}', correct: true, why: w}}"] + [f"      - {{text: '{w}', why: w}}" for w in wrong]
+    return (f"  - id: {qid}\n    type: single\n    objectives: {objectives}\n    area: smtp\n    difficulty: 1\n"
+            f"    prompt: '{prompt}'\n    choices:\n" + "\n".join(rows) + "\n    explanation: e\n    references: [r]\n")
+
+
+def test_lint_fails_when_the_longest_choice_is_right_too_often(tmp_path):
+    long_right = [single(f"q-{i}", "the right answer, longer than the others", ["short a", "short b", "short c"])
+                  for i in range(2)]
+    fair = single("q-fair", "short", ["a much longer wrong answer here", "wrong b", "wrong c"])
+    write(tmp_path, "x.yaml", "title: t\nquestions:\n" + "".join(long_right) + fair)
+    problems = lint(tmp_path, check_coverage=False)
+    (problem,) = [p for p in problems if "longest choice" in p]
+    assert "in 2 of 3 single-choice questions" in problem and "q-0" in problem and "q-fair" not in problem
+    write(tmp_path, "x.yaml", "title: t\nquestions:\n" + long_right[0] + fair
+          + single("q-fair2", "brief", ["a much longer wrong answer", "x", "y"]))
+    assert not [p for p in lint(tmp_path, check_coverage=False) if "longest choice" in p]  # 1 of 3 is allowed
+
+
+def test_longest_right_counts_strictly_longer_only():
+    from quizzes.lint import is_longest_right
+    from quizzes.model import Choice, Question
+
+    def q(lengths: list[int]) -> Question:
+        return Question(id="t-q", type="single", objectives=["211.1"], area="smtp", difficulty=1, prompt="p",
+                        choices=[Choice(text=str(i) * n, correct=i == 0, why="w") for i, n in enumerate(lengths)])
+    assert is_longest_right(q([9, 3, 4])) and not is_longest_right(q([4, 4, 2])) and not is_longest_right(q([2, 9, 1]))
+
+
+def test_real_bank_longest_right_is_rare_and_multiple_keeps_choose_n():
+    from quizzes.lint import MAX_LONGEST_RIGHT, longest_right
+
+    bank = load_bank()
+    longest, singles = longest_right(list(bank))
+    assert singles >= 40 and len(longest) <= MAX_LONGEST_RIGHT * singles
+    for q in bank:
+        if q.type == "multiple":
+            assert "(Choose" not in q.prompt and q.display_prompt.endswith(" correct answers.)")
+
+
+def test_lint_objective_tags(tmp_path):
+    text = "title: t\nquestions:\n" + "".join([
+        single("no-exam", "x", ["y", "z"], objectives="[lesson-1]"),
+        single("both", "x", ["y", "z"], objectives="[211.1, course-only]"),
+        single("certbot-exam", "x", ["y", "z"], objectives="[211.1]", prompt="What does certbot renew do?"),
+        single("certbot-course", "x", ["y", "z"], objectives="[lesson-2, course-only]", prompt="What does certbot renew do?"),
+        single("ok-exam", "x", ["y", "z"], objectives="[lesson-1, 211.1]"),
+    ])
+    write(tmp_path, "x.yaml", text)
+    problems = lint(tmp_path, check_coverage=False)
+    flagged = {p.split(": ")[1] for p in problems}
+    assert flagged == {"no-exam", "both", "certbot-exam"}, problems
+    assert any("certbot-exam" in p and "tag it course-only" in p for p in problems)
+
+
+def test_real_bank_tags_course_material_as_course_only():
+    """The 202-450 objectives (v4.5) name no certbot, ufw or ACME: such questions are course-only, and
+    every question is either exam material (211.1) or course-only."""
+    from quizzes.objectives import COURSE_ONLY, exam_objectives
+
+    bank = load_bank()
+    for qid in ("cert-ufw-80", "cert-standalone", "cert-live-dir", "cert-key-type-default", "cert-live-symlinks"):
+        assert COURSE_ONLY in bank.get(qid).objectives and "211.1" not in bank.get(qid).objectives, qid
+    for q in bank:
+        exam = [o for o in q.objectives if o in exam_objectives()]
+        assert bool(exam) != (COURSE_ONLY in q.objectives), q.id
+
+
+def test_json_export_carries_objective_weights():
+    doc = json.loads(to_json())
+    assert doc["objectives"]["211.1"]["source"] == "202-450"
+    assert doc["objectives"]["course-only"]["source"] == "course"
+    assert doc["objectives"]["211.1"]["weight"] == 4
+    assert doc["exam"]["objectives"] == {"211.1": {"weight": 4, "title": doc["objectives"]["211.1"]["title"]}}
+    assert doc["exam"]["scale"]["pass_scaled"] == 500 and doc["exam"]["course_only"] == "course-only"

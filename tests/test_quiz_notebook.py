@@ -30,3 +30,20 @@ def test_widget_has_a_view_and_feedback():
     assert "Right." in feedback_html(q, "smtpd_tls_cert_file")
     assert "Not quite." in feedback_html(q, "smtpd_tls_key_file")
     assert plain_text([q]).startswith("Quiz: 1 question(s).")
+
+
+def test_widget_shuffles_per_attempt_and_judges_the_letters_it_shows():
+    from quizzes.notebook import attempt
+
+    bank = load_bank()
+    q = bank.get("sec-encrypt-530")
+    orders = {tuple(c.text for c in attempt([q])[0].choices) for _ in range(12)}
+    assert len(orders) > 1  # each run of the cell is a new attempt
+    shown = attempt([q], seed="s")[0]
+    assert attempt([q], seed="s")[0] == shown
+    assert "Right." in feedback_html(shown, shown.correct_keys[0])
+    wrong = next(k for k in "ABCD"[: len(shown.choices)] if k not in shown.correct_keys)
+    assert "Not quite." in feedback_html(shown, wrong)
+    # the stored text form stays the bank's, whatever order the widget shows
+    a, b = show_quiz(ids=[q.id]), show_quiz(ids=[q.id])
+    assert a._repr_mimebundle_()["text/plain"] == b._repr_mimebundle_()["text/plain"] == plain_text([q])

@@ -109,3 +109,6 @@ LOG_FORBIDDEN = "warning: non-SMTP command from {client}: {line}"
 #: Seen on 3.7.11 with an RSA key and an ECDSA certificate (the algorithm is the key's).
 LOG_KEY_MISMATCH = "warning: {algorithm} private key in {key} does not match public key in {cert}: disabling TLS support"
 LOG_CERT_PROBLEM = 'warning: cannot get {algorithm} {what} from file "{path}": disabling TLS support'
+#: 3.7.11, after LOG_CERT_PROBLEM, when the key is of the certificate's algorithm but belongs to another (OpenSSL's check)
+LOG_OPENSSL_KEY_MISMATCH = ("warning: TLS library problem: error:05800074:x509 certificate routines::key values "
+                            "mismatch:../crypto/x509/x509_cmp.c:403:")

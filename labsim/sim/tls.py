@@ -123,7 +123,10 @@ def load(cert_file: str, key_file: str, chain_files: list[str], protocols: str) 
                 return None, [replies.LOG_KEY_MISMATCH.format(
                     algorithm=key_algorithm, key=key_file or cert_file, cert=cert_file)]
             what, path = ("private key", key_file or cert_file) if bad_key else ("certificate", cert_file)
-            return None, [replies.LOG_CERT_PROBLEM.format(algorithm=algorithm, what=what, path=path)]
+            warnings = [replies.LOG_CERT_PROBLEM.format(algorithm=algorithm, what=what, path=path)]
+            if "key values mismatch" in text:  # Postfix then logs OpenSSL's own reason too
+                warnings.append(replies.LOG_OPENSSL_KEY_MISMATCH)
+            return None, warnings
     finally:
         if combined:
             Path(combined).unlink(missing_ok=True)
