@@ -76,6 +76,8 @@ class StepResult:
     step: str
     title: str
     conditions: list[Condition] = field(default_factory=list)
+    #: What the learner should know but the step does not depend on (a misspelt, hence ignored, parameter).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -91,7 +93,7 @@ class StepResult:
             if not solution:
                 d.pop("solution")
             conds.append(d)
-        return {"step": self.step, "title": self.title, "ok": self.ok, "conditions": conds}
+        return {"step": self.step, "title": self.title, "ok": self.ok, "conditions": conds, "notes": self.notes}
 
 
 @dataclass(frozen=True)
@@ -290,7 +292,7 @@ def _loaded(settings: Settings) -> Condition:
                "still use the old settings")
     return Condition("loaded", ok, msg,
                      hint="a changed main.cf is in effect for all only after Postfix re-reads it",
-                     solution="postfix reload   (or: labsim reload; the lesson: systemctl restart postfix)")
+                     solution="labsim reload   (the lesson, on a server: systemctl restart postfix)")
 
 
 def _level(settings: Settings, want: str) -> Condition:
@@ -300,7 +302,7 @@ def _level(settings: Settings, want: str) -> Condition:
         f"smtpd_tls_security_level = {level}" if level == want
         else f"smtpd_tls_security_level is {level or '(empty)'}, not {want}",
         hint="the server side's TLS policy is one parameter in main.cf; postconf NAME shows it",
-        solution=f"postconf -e 'smtpd_tls_security_level = {want}'  then  postfix reload",
+        solution=f"labsim postconf -e 'smtpd_tls_security_level = {want}'  then  labsim reload",
     )
 
 
@@ -368,8 +370,8 @@ def check_postfix_tls(settings: Settings) -> list[Condition]:
     s = settings
     live = s.live_dir()
     full, priv = live / "fullchain.pem", live / "privkey.pem"
-    solution = (f"postconf -e 'smtpd_tls_cert_file = {full}' 'smtpd_tls_key_file = {priv}'"
-                "  then  postfix reload   (the lesson: systemctl restart postfix)")
+    solution = (f"labsim postconf -e 'smtpd_tls_cert_file = {full}' 'smtpd_tls_key_file = {priv}'"
+                "  then  labsim reload   (the lesson, on a server: systemctl restart postfix)")
     out: list[Condition] = []
     cert, key = configured_files(s)
     # 1. main.cf names certbot's certificate (with its chain), not the snakeoil one.
@@ -437,7 +439,7 @@ def check_postfix_tls(settings: Settings) -> list[Condition]:
     else:
         why = "the live server presented no certificate"
     out.append(Condition("presented", same, why, hint="the running server has to re-read main.cf to use a new certificate",
-                         solution="postfix reload   (or: labsim restart)"))
+                         solution="labsim reload   (or: labsim restart)"))
     return out
 
 
@@ -446,13 +448,13 @@ def solve_postfix_tls(settings: Settings) -> list[str]:
     live = settings.live_dir()
     if param(settings, "smtpd_tls_chain_files"):
         postfix.postconf(settings, "-X", "smtpd_tls_chain_files", check=True)
-        done.append("postconf -X smtpd_tls_chain_files")
+        done.append("labsim postconf -X smtpd_tls_chain_files")
     edits = [f"smtpd_tls_cert_file={live / 'fullchain.pem'}", f"smtpd_tls_key_file={live / 'privkey.pem'}"]
     postfix.postconf(settings, "-e", *edits, check=True)
-    done.append("postconf -e " + " ".join(f"'{e}'" for e in edits))
+    done.append("labsim postconf -e " + " ".join(f"'{e}'" for e in edits))
     mark = postfix.log_size(settings)
     lab.restart(settings)
-    done.append("restart (systemctl restart postfix)")
+    done.append("labsim restart (systemctl restart postfix)")
     _wait_loaded_or_fail(settings, mark)
     return done
 
@@ -488,7 +490,7 @@ def check_opportunistic(settings: Settings) -> list[Condition]:
         f"a client that does not use TLS may still send: MAIL FROM -> {mail}" if ok
         else f"a client without TLS is refused: MAIL FROM -> {mail}",
         hint="at 'may' the server offers TLS but must not require it",
-        solution="postconf -e 'smtpd_tls_security_level = may'  then  postfix reload",
+        solution="labsim postconf -e 'smtpd_tls_security_level = may'  then  labsim reload",
     ))
     return out
 
@@ -511,7 +513,7 @@ def check_encrypt(settings: Settings) -> list[Condition]:
         f"MAIL FROM without TLS is refused: {mail}" if ok
         else f"MAIL FROM without TLS gets '{mail}', not '{REPLY_MUST_STARTTLS}'",
         hint="at 'encrypt' the server refuses everything but EHLO, STARTTLS, NOOP and QUIT before TLS",
-        solution="postconf -e 'smtpd_tls_security_level = encrypt'  then  postfix reload",
+        solution="labsim postconf -e 'smtpd_tls_security_level = encrypt'  then  labsim reload",
     ))
     probe = tls_probe(s)
     ok = probe.verified and probe.mail_reply == REPLY_MAIL_OK
@@ -534,10 +536,10 @@ def _solve_level(level: str):
     def solve(settings: Settings) -> list[str]:
         done = _solve_requirements(settings, level_steps[level])
         postfix.postconf(settings, "-e", f"smtpd_tls_security_level={level}", check=True)
-        done.append(f"postconf -e 'smtpd_tls_security_level = {level}'")
+        done.append(f"labsim postconf -e 'smtpd_tls_security_level = {level}'")
         mark = postfix.log_size(settings)
         lab.reload(settings)
-        done.append("postfix reload")
+        done.append("labsim reload")
         _wait_loaded_or_fail(settings, mark)
         return done
 
@@ -593,7 +595,8 @@ def run_check(settings: Settings, name: str) -> StepResult:
             conds = step.check(settings)
         except LabError as e:
             conds = [Condition("error", False, e.message, hint=e.hint)]
-    return StepResult(step.name, step.title, conds)
+    notes = [lab.unused_message(n, near) + f" (labsim postconf -X {n})" for n, near in lab.unused_parameters(settings)]
+    return StepResult(step.name, step.title, conds, notes)
 
 
 def run_checks(settings: Settings, names: list[str] | None = None) -> list[StepResult]:
@@ -652,6 +655,8 @@ def render(results: list[StepResult], solution: bool = False) -> str:
                 lines.append(f"       hint: {c.hint}")
             if not c.ok and solution and c.solution:
                 lines.append(f"       solution: {c.solution}")
+        for note in r.notes:
+            lines.append(f"  note {note}")
     return "\n".join(lines)
 
 

@@ -89,9 +89,11 @@ def status(as_json: bool) -> None:
         return
     t = Table(show_header=False, box=None)
     for k, v in st.items():
-        if k != "problems":
+        if k not in ("problems", "unused_parameters"):
             t.add_row(k, str(v))
     console.print(t)
+    for line in st["unused_parameters"]:
+        err.print(f"[yellow]unused:[/] {line}", highlight=False, soft_wrap=True)
     for line in st["problems"]:
         err.print(f"[red]log:[/] {line}", markup=True, highlight=False)
 
@@ -100,26 +102,53 @@ def status(as_json: bool) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def postconf(args: tuple[str, ...]) -> None:
     """Run the real `postconf -c <lab config dir> ARGS...` (e.g. -e 'smtpd_tls_security_level=encrypt')."""
-    proc = postfix.postconf(settings(), *args)
+    s = settings()
+    proc = postfix.postconf(s, *args)
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
+    # postconf -e accepts any name (exit 0) and Postfix then ignores a misspelt one: say so, on both backends.
+    edited = {a.split("=", 1)[0].strip() for a in args if "=" in a and not a.startswith("-")}
+    if edited and proc.returncode == 0:
+        for name, near in lab.unused_parameters(s):
+            if name in edited:
+                err.print(f"[yellow]labsim: warning:[/] {lab.unused_message(name, near)}."
+                          + (f" Undo: labsim postconf -X {name}" if near else ""), highlight=False, soft_wrap=True)
     sys.exit(proc.returncode)
 
 
 @main.command()
 @friendly
 def reload() -> None:
-    """`postfix reload`: apply a changed main.cf."""
-    lab.reload(settings())
-    console.print("reloaded")
+    """`postfix reload`: apply a changed main.cf, then check the server as a client would."""
+    s = settings()
+    mark = postfix.log_size(s)
+    lab.reload(s)
+    _report_health(s, mark, "reloaded")
 
 
 @main.command()
 @friendly
 def restart() -> None:
-    """Stop and start the mail server (what `systemctl restart postfix` does)."""
-    lab.restart(settings())
-    console.print("restarted")
+    """Stop and start the mail server (what `systemctl restart postfix` does), then check it."""
+    s = settings()
+    mark = postfix.log_size(s)
+    lab.restart(s)
+    _report_health(s, mark, "restarted")
+
+
+def _report_health(s: Settings, mark: int, did: str) -> None:
+    """Say what the change left: the word alone when all is well; else what a client finds, the log lines
+    and the fix. Exit 1 when the server does not serve (or, at encrypt, cannot start TLS: nobody can send)."""
+    h = lab.health(s, mark)
+    lines = lab.explain_health(s, h, did)
+    if not lines:
+        console.print(did)
+        return
+    err.print(f"[yellow]labsim:[/] {lines[0]}", highlight=False, soft_wrap=True)
+    for line in lines[1:]:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not h.serving or (h.tls_broken and h.level == "encrypt"):
+        sys.exit(1)
 
 
 @main.command()
@@ -185,6 +214,45 @@ def env() -> None:
     for k, v in s.env().items():
         click.echo(f"export {k}={shlex.quote(v)}")
     click.echo(f"export PATH={shlex.quote(lab.shell_path(s))}")
+
+
+@main.command()
+@click.argument("lesson", required=False, default="1")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@friendly
+def reset(lesson: str, yes: bool) -> None:
+    """Put the lab at the start of a lesson (1-5, or its name): stock main.cf plus what that lesson builds on.
+
+    Your main.cf edits and the lab mailbox are lost; lessons 1 and 2 also delete the issued certificates."""
+    from . import notebook
+
+    s = settings()
+    num, name, _stage = notebook.lesson(lesson)
+    loses = "main.cf and master.cf edits, the mailbox" + (", certbot's certificates" if num <= 2 else "")
+    if not yes and not click.confirm(f"Reset the lab in {s.home} to the start of lesson {num} ({name})? "
+                                     f"This loses: {loses}.", default=False):
+        raise LabError("Nothing changed.", hint=f"labsim reset {num} --yes does it without asking")
+    for line in notebook.reset(s, lesson):
+        console.print(f"reset: {line}", highlight=False)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def progress(as_json: bool) -> None:
+    """Which lesson steps your checks have passed (labsim check, and the notebooks' checks)."""
+    from . import notebook
+
+    rows = notebook.progress(settings())
+    if as_json:
+        click.echo(json.dumps([{"lesson": n, "name": name, "step": step, "first_passed": when}
+                               for n, name, step, when in rows], indent=2))
+        return
+    for n, name, step, when in rows:
+        mark = "[green]done[/]" if when else "[dim]todo[/]"
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(when)) if when else ""
+        console.print(f"{mark}  {n} {name:<24} {step:<15} {stamp}", highlight=False)
+    done = sum(1 for r in rows if r[3])
+    console.print(f"{done} of {len(rows)} steps passed", highlight=False)
 
 
 @main.command()

@@ -12,7 +12,7 @@ import os
 import time
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import acme, certs, postfix
@@ -72,6 +72,30 @@ def shell_path(settings: Settings, path: str | None = None) -> str:
     return os.pathsep.join(seen)
 
 
+def suggest(name: str, limit: int = 3) -> list[str]:
+    """The Postfix parameter names nearest to a misspelt one (``smtpd_tls_cert_fle`` -> ``smtpd_tls_cert_file``)."""
+    import difflib
+
+    from .sim.mainconf import defaults
+
+    return difflib.get_close_matches(name, list(defaults()), n=limit, cutoff=0.75)
+
+
+def unused_parameters(settings: Settings) -> list[tuple[str, list[str]]]:
+    """Names main.cf sets that Postfix does not know (and nothing references): Postfix ignores them
+    (``postconf -n`` warns "unused parameter"). With the nearest known names, for a typo."""
+    from .sim.mainconf import MainCf
+
+    if not (settings.config_dir / "main.cf").exists():
+        return []
+    return [(n, suggest(n)) for n in MainCf.load(settings.config_dir).unused()]
+
+
+def unused_message(name: str, near: list[str]) -> str:
+    mean = f" (did you mean {' or '.join(near)}?)" if near else ""
+    return f"main.cf sets {name}, which is not a Postfix parameter{mean}: Postfix ignores it"
+
+
 def _sim():
     from .sim import control  # the simulator backend (labsim/sim/)
 
@@ -120,12 +144,25 @@ def up(settings: Settings, backend: str | None = None, *, with_ca: bool = True) 
     postfix.create_config(settings)
     if chosen == "postfix":
         _ensure_master_port(settings)
-    if with_ca and acme.installed():
-        acme.start(settings)
-    if chosen == "postfix":
-        postfix.start(settings)
-    else:
-        _sim().start(settings)
+    ca_was_running = acme.is_running(settings)
+    server_was_running = backend_running(settings, chosen)
+    try:
+        if with_ca and acme.installed():
+            acme.start(settings)
+        if chosen == "postfix":
+            postfix.start(settings)
+        else:
+            _sim().start(settings)
+    except BaseException:
+        # A failed up leaves nothing it started running (the CA, half a mail server): roll back.
+        if not server_was_running:
+            try:
+                postfix.stop(settings) if chosen == "postfix" else _sim().stop(settings)
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+        if not ca_was_running:
+            acme.stop(settings)
+        raise
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     settings.state_file.write_text(json.dumps({"backend": chosen, "why": why, **settings.ports()}, indent=2))
     return status(settings)
@@ -163,6 +200,102 @@ def reload(settings: Settings) -> None:
         postfix.reload(settings)
     else:
         _sim().reload(settings)
+
+
+@dataclass
+class Health:
+    """What a client finds after a change: is the server serving, does STARTTLS work, what the log says."""
+
+    serving: bool
+    banner: str = ""
+    tls: str = ""  # ok | not offered | refused: <reply> | handshake failed: <why> | (empty: not tried)
+    level: str = ""
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (log line, what to do)
+
+    @property
+    def tls_broken(self) -> bool:
+        return self.tls.startswith(("refused", "handshake failed")) or (
+            self.tls == "not offered" and self.level in ("may", "encrypt"))
+
+    @property
+    def ok(self) -> bool:
+        return self.serving and not self.tls_broken and not self.problems
+
+
+def health(settings: Settings, mark: int = 0, timeout: float = 5.0) -> Health:
+    """Probe the lab's server as a client would after a change (banner, EHLO, STARTTLS, a TLS handshake)
+    and read the log lines written since byte ``mark``: the fatal, the throttling, the TLS warning."""
+    import socket
+    import ssl
+
+    from .smtpprobe import Conn
+
+    from .sim.mainconf import MainCf  # the one main.cf model, in process (a postconf call takes ~1 s)
+
+    level = MainCf.load(settings.config_dir).get("smtpd_tls_security_level").strip()
+    h = Health(False, level=level)
+    try:
+        with Conn(settings.host, settings.smtp_port, timeout) as c:
+            h.banner = c.banner
+            h.serving = c.banner.startswith("220")
+            ehlo = c.cmd("EHLO labsim.check")
+            if "STARTTLS" not in ehlo:
+                h.tls = "not offered"
+            else:
+                r = c.cmd("STARTTLS")
+                if not r.startswith("220"):
+                    h.tls = f"refused: {r}"
+                else:
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                    try:
+                        c.sock = ctx.wrap_socket(c.sock, server_hostname=settings.domain)
+                        c.file = c.sock.makefile("rb")
+                        h.tls = "ok"
+                    except (ssl.SSLError, OSError) as e:
+                        h.tls = f"handshake failed: {e}"
+    except (OSError, ConnectionError, socket.timeout):
+        pass
+    time.sleep(0.3)  # postlogd writes asynchronously
+    lines = postfix.problems(postfix.log_since(settings, mark))
+    seen: set[str] = set()
+    for line in lines:
+        text = line.split("]: ", 1)[-1]
+        # OpenSSL's error stack after Postfix's own warning ("TLS library problem: error:...") says the same
+        # thing again, in OpenSSL's words: the warning before it is the line to quote.
+        if "TLS library problem:" in text and h.problems:
+            continue
+        if text not in seen:
+            seen.add(text)
+            h.problems.append((line, _hint_for_log(line)))
+    return h
+
+
+def explain_health(settings: Settings, h: Health, did: str) -> list[str]:
+    """Lines for the CLI: what the change left (empty when all is well)."""
+    where = f"{settings.host}:{settings.smtp_port}"
+    out: list[str] = []
+    if not h.serving:
+        out.append(f"{did}, but the mail server does not serve on {where}: "
+                   + (f"its greeting is '{h.banner}'" if h.banner else "no greeting within 5 s (clients wait, then give up)"))
+    elif h.tls_broken:
+        what = {"not offered": "EHLO does not offer STARTTLS"}.get(h.tls, f"STARTTLS {h.tls}")
+        out.append(f"{did}, and the server answers, but TLS does not work: {what}"
+                   + (" (at encrypt nobody can send)" if h.level == "encrypt" else ""))
+    elif h.problems:
+        out.append(f"{did}; the server serves, and its log has warnings:")
+    hints: list[str] = []
+    for line, hint in h.problems[:8]:
+        out.append(f"  log: {line}")
+        if hint not in hints:
+            hints.append(hint)
+    generic = "see labsim logs"
+    if len(hints) > 1 and generic in hints:
+        hints.remove(generic)
+    if not h.problems and (not h.serving or h.tls_broken):
+        hints.append("labsim doctor checks the configuration; labsim logs shows the log")
+    out += [f"  fix: {hint}" for hint in hints]
+    return out
 
 
 def _ensure_master_port(settings: Settings) -> None:
@@ -214,6 +347,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "acme_directory": settings.acme_directory_url,
         "certificate_issued": acme.issued(settings),
         "problems": recent_problems(settings),
+        "unused_parameters": [unused_message(n, near) for n, near in unused_parameters(settings)],
     }
 
 
@@ -283,7 +417,13 @@ def doctor(settings: Settings) -> list[Finding]:
         if attr == "jupyter_port":
             continue
         free = is_free(port, settings.host)
-        if not free and not running:
+        if free or running:
+            continue
+        own = lab_listener(settings, port)
+        if own:
+            out.append(Finding(False, f"port {port} ({var}) is held by this lab's own {own}, left running",
+                               "labsim down stops every process of the lab; then labsim up"))
+        else:
             out.append(Finding(False, f"port {port} ({var}) is in use by another program",
                                f"stop it (ss -ltnp 'sport = :{port}') or export {var}=<free port>"))
     cfg = settings.config_dir / "main.cf"
@@ -293,6 +433,9 @@ def doctor(settings: Settings) -> list[Finding]:
     level = postfix.get(settings, "smtpd_tls_security_level")
     out.append(Finding(level in TLS_LEVELS_SMTPD, f"smtpd_tls_security_level = {level}",
                        "the server side accepts none, may or encrypt: labsim postconf -e smtpd_tls_security_level=may"))
+    for name, near in unused_parameters(settings):
+        fix = f"labsim postconf -X {name}" + (f", then labsim postconf -e '{near[0]}=VALUE'" if near else "")
+        out.append(Finding(False, unused_message(name, near), fix, level="warn"))
     s = status(settings)
     cert, key = s["cert_file"], s["key_file"]
     if level not in ("", "none"):
@@ -306,15 +449,47 @@ def doctor(settings: Settings) -> list[Finding]:
     return out
 
 
+def lab_listener(settings: Settings, port: int) -> str:
+    """``"pebble (pid 123)"`` when the process listening on ``port`` belongs to this lab (its command line
+    or environment names the lab home), else "" (another program's, or one we may not look into)."""
+    import psutil
+
+    home = str(settings.home)
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        conns = []
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+            try:
+                p = psutil.Process(c.pid)
+                cmd = " ".join(p.cmdline())
+                try:
+                    env = p.environ()
+                except (psutil.AccessDenied, OSError):
+                    env = {}
+                if home in cmd or any(home in v for v in env.values()):
+                    return f"{p.name()} (pid {c.pid})"
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+    return ""
+
+
 def _check_cert(settings: Settings, cert: str, key: str) -> list[Finding]:
     out: list[Finding] = []
     from pathlib import Path
 
-    for label, path in (("certificate", cert), ("private key", key)):
+    live = settings.live_dir()
+    issued = (live / "fullchain.pem").exists() and (live / "privkey.pem").exists()
+    for label, param, path in (("certificate", "smtpd_tls_cert_file", cert), ("private key", "smtpd_tls_key_file", key)):
         if not path or not Path(path).exists():
-            out.append(Finding(False, f"{label} file {path or '(unset)'} does not exist",
-                               "issue one with labsim certbot certonly ..., then point "
-                               "smtpd_tls_cert_file/smtpd_tls_key_file at fullchain.pem/privkey.pem"))
+            if issued:  # a wrong path (a typo), not a missing certificate
+                hint = (f"check the path in {param} (labsim postconf {param}); certbot's files are "
+                        f"{live}/fullchain.pem and {live}/privkey.pem")
+            else:
+                hint = (f"check the path in {param} (labsim postconf {param}), or issue a certificate with "
+                        "labsim certbot certonly ... and use its fullchain.pem and privkey.pem")
+            out.append(Finding(False, f"{label} file {path or '(unset)'} does not exist", hint))
             return out
     try:
         match = certs.key_matches(Path(cert), Path(key))
@@ -335,17 +510,30 @@ def _check_cert(settings: Settings, cert: str, key: str) -> list[Finding]:
 
 
 def _hint_for_log(line: str) -> str:
-    if "throttling" in line:
+    """What to do about one warning/fatal line of the Postfix log (the real one's wording, and the simulator's)."""
+    low = line.lower()
+    if "throttling" in low:
         return ("Postfix waits 60 s before it starts a failing smtpd again; after fixing main.cf, "
                 "labsim restart (a reload keeps the wait)")
-    if "Invalid TLS level" in line:
-        return "smtpd_tls_security_level takes none, may or encrypt: labsim postconf -e smtpd_tls_security_level=may"
-    if "private key" in line or "key_file" in line:
-        return "smtpd_tls_key_file must name the private key (privkey.pem) that belongs to the certificate"
-    if "cert" in line:
-        return "smtpd_tls_cert_file must name a readable PEM certificate (fullchain.pem)"
-    if "invalid" in line or "unknown" in line:
-        return "fix the value with labsim postconf -e 'name=value' (postconf(5) lists valid values)"
+    if "invalid tls level" in low:
+        return ("smtpd_tls_security_level takes none, may or encrypt: labsim postconf -e smtpd_tls_security_level=may, "
+                "then labsim restart")
+    if "specify at least one working instance of" in low:
+        return ("smtpd needs a relay restriction: labsim postconf -e 'smtpd_relay_restrictions=permit_mynetworks "
+                "permit_sasl_authenticated defer_unauth_destination', then labsim restart")
+    if "invalid tls protocol list" in low or "protocols" in low:
+        return "fix smtpd_tls_protocols, e.g. labsim postconf -e 'smtpd_tls_protocols=>=TLSv1.2', then labsim reload"
+    if ("key values mismatch" in low or "does not match public key" in low or "cannot get" in low
+            and "private key" in low):
+        return ("smtpd_tls_key_file must be the key of smtpd_tls_cert_file: set both from the same directory, "
+                "e.g. certbot's live/DOMAIN/fullchain.pem and privkey.pem (labsim postconf -e ...), then labsim reload")
+    if "error opening" in low or "no such file" in low or "cannot load" in low or "cannot get" in low:
+        return ("a file named in main.cf does not exist or cannot be read: check the path "
+                "(labsim postconf smtpd_tls_cert_file smtpd_tls_key_file; ls -l it), then labsim reload")
+    if "disabling tls support" in low:
+        return "TLS is off until the certificate and key settings work: labsim doctor says which, then labsim reload"
+    if "unknown" in low or "invalid" in low:
+        return "fix the value with labsim postconf -e 'name=value' (postconf(5) lists valid values), then labsim reload"
     return "see labsim logs"
 
 

@@ -73,6 +73,13 @@ def setup(stage: str = "up") -> Settings:
         _solve_certificate(s)
     if stage == "postfix-tls":
         _solve_postfix_tls(s)
+    else:
+        # Notebooks 2 and 3 start from the stock TLS settings their text shows (the snakeoil certificate),
+        # also for a learner who did later steps in a terminal first.
+        changed = _stock_tls(s)
+        if changed:
+            print(f"(main.cf's TLS settings were put back to the stock ones this notebook starts from: "
+                  f"{', '.join(changed)})")
     done = {"up": "lab up", "certificate": "lab up, certificate issued",
             "postfix-tls": "lab up, certificate issued and in use, smtpd_tls_security_level = may"}[stage]
     print(f"Ready: {done}.")
@@ -232,6 +239,95 @@ def _solve_postfix_tls(s: Settings) -> None:
         _reload(s)
 
 
+#: The stock TLS settings of a fresh Debian install (labsim.postfix.main_cf_text), by name; None: not set.
+def _stock_values(s: Settings) -> dict[str, str | None]:
+    return {"smtpd_tls_cert_file": str(s.snakeoil_cert), "smtpd_tls_key_file": str(s.snakeoil_key),
+            "smtpd_tls_security_level": "may", "smtpd_tls_chain_files": None, "smtpd_tls_loglevel": None,
+            "smtpd_tls_received_header": None}
+
+
+def _stock_tls(s: Settings) -> list[str]:
+    """Put main.cf's smtpd TLS settings back to the stock ones (reloading when they change); returns the
+    names changed."""
+    from .sim.mainconf import MainCf
+
+    params = MainCf.load(s.config_dir).params
+    want = _stock_values(s)
+    edits = [f"{k}={v}" for k, v in want.items() if v is not None and params.get(k, "").strip() != v]
+    drops = [k for k, v in want.items() if v is None and k in params]
+    if edits:
+        postfix.postconf(s, "-e", *edits, check=True)
+    if drops:
+        postfix.postconf(s, "-X", *drops, check=True)
+    if edits or drops:
+        _reload(s)
+    return [e.split("=", 1)[0] for e in edits] + drops
+
+
+#: The lessons (notebooks) in order: (number, name, stage the notebook's first cell sets up).
+LESSONS = ((1, "smtp-in-the-clear", "up"), (2, "certificates", "up"), (3, "configuring-postfix-tls", "certificate"),
+           (4, "opportunistic-tls", "postfix-tls"), (5, "forcing-encryption", "postfix-tls"))
+#: Which checked steps belong to which lesson (labsim check's and the notebooks' own).
+LESSON_STEPS = {1: ("tamper",), 2: ("certificate", "rsa-4096"), 3: ("postfix-tls",), 4: ("opportunistic",),
+                5: ("encrypt", "client-encrypt")}
+
+
+def lesson(spec: str | int) -> tuple[int, str, str]:
+    """A lesson by number (``3``, ``03``) or name (``configuring-postfix-tls``, ``03-configuring-postfix-tls``)."""
+    from .errors import LabError
+
+    text = str(spec).strip().lower()
+    for num, name, stage in LESSONS:
+        if text in (str(num), f"{num:02d}", name, f"{num:02d}-{name}"):
+            return num, name, stage
+    raise LabError(f"There is no lesson {spec!r}.",
+                   hint="Lessons: " + ", ".join(f"{n} ({name})" for n, name, _ in LESSONS))
+
+
+def reset(s: Settings, spec: str | int = 1) -> list[str]:
+    """Put the lab at the start of a lesson: a stock main.cf and master.cf, an empty mailbox, no sending
+    Postfix, and only what that lesson builds on (lesson 3: the RSA 4096 certificate; 4 and 5: also
+    configured in Postfix). Lessons 1 and 2 also delete the certificates certbot issued. Returns what was done."""
+    import shutil
+
+    from . import sender
+
+    num, name, stage = lesson(spec)
+    done = []
+    sender.down(s)
+    if (sender.settings_for(s).config_dir / "main.cf").exists():
+        sender.clear_queue(s)
+    running = labmod.backend_running(s)
+    postfix.create_config(s, force=True)
+    done.append("stock main.cf and master.cf")
+    n = mailbox.clear(s) if s.mailbox.exists() else 0
+    done.append(f"mailbox emptied ({n} message{'s' if n != 1 else ''})")
+    if num <= 2 and s.letsencrypt_dir.exists():
+        shutil.rmtree(s.letsencrypt_dir)
+        done.append("certbot's certificates deleted")
+    if running:
+        labmod.restart(s)
+    else:
+        labmod.up(s)
+    done.append("mail server restarted on the stock configuration")
+    if STAGES.index(stage) >= STAGES.index("certificate") and not _rsa4096_issued(s):
+        _solve_certificate(s)
+        done.append("RSA 4096 certificate issued (notebook 2)")
+    if stage == "postfix-tls":
+        _solve_postfix_tls(s)
+        done.append("Postfix configured with it (notebook 3)")
+    done.append(f"ready for lesson {num} ({name})")
+    return done
+
+
+def progress(s: Settings) -> list[tuple[int, str, str, float | None]]:
+    """(lesson, its name, step, when its check first passed or None) for every checked step, in lesson order."""
+    from . import checks
+
+    first = checks.history(s)
+    return [(num, name, step, first.get(step)) for num, name, _stage in LESSONS for step in LESSON_STEPS[num]]
+
+
 def _reload(s: Settings) -> None:
     from .checks import wait_new_load
 
@@ -304,8 +400,7 @@ def passed(step: str) -> bool:
     if not result.ok and os.environ.get(SOLVE_VAR) == "1":
         (OWN_STEPS[step][2] if step in OWN_STEPS else LAB_SOLVES[step])(s)
         result = _run(s, step)
-    if step not in OWN_STEPS:
-        checks.record(s, [result])
+    checks.record(s, [result])  # labsim progress shows the notebooks' own steps too
     print(checks.render([result]))
     return result.ok
 

@@ -285,7 +285,14 @@ def master_pid(settings: Settings) -> int | None:
         pid = int(pidfile.read_text().split()[0])
     except (FileNotFoundError, ValueError, IndexError):
         return None
-    return pid if alive(pid) else None
+    if not alive(pid):
+        return None
+    # A stale pid file (a crash, a reboot) may name a pid the system has since given to another program.
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return pid
+    return pid if comm == "master" else None
 
 
 def is_running(settings: Settings) -> bool:

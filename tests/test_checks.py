@@ -73,7 +73,7 @@ def test_every_step_fails_then_passes_after_its_solve(fresh_lab):
     plain = labsim(s, "check", "encrypt")
     assert plain.returncode == 1 and "hint:" in plain.stdout and "solution:" not in plain.stdout
     with_solution = labsim(s, "check", "encrypt", "--solution")
-    assert "solution: postconf -e 'smtpd_tls_security_level = encrypt'" in with_solution.stdout
+    assert "solution: labsim postconf -e 'smtpd_tls_security_level = encrypt'" in with_solution.stdout
 
     # --- solve, then check, step by step -------------------------------------------------------------------
     for step in ("certificate", "postfix-tls", "opportunistic", "encrypt"):
