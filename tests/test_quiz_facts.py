@@ -281,3 +281,70 @@ def test_received_header_says_esmtps_without_smtpd_tls_received_header(postfix_l
     finally:
         main_cf.write_text(original)
         lab.reload(s)
+
+
+def _tls_key_kinds(settings, n: int) -> list[str]:
+    """Open N STARTTLS sessions at once (so that new smtpd processes start) and name each server key's type."""
+    import socket
+    import ssl
+
+    from cryptography import x509
+
+    conns = []
+    try:
+        for _ in range(n):
+            sock = socket.create_connection((settings.host, settings.smtp_port), timeout=10)
+            f = sock.makefile("rb")
+
+            def reply(f=f) -> bytes:
+                while True:
+                    line = f.readline()
+                    if line[3:4] != b"-":
+                        return line
+            reply()
+            sock.sendall(b"EHLO client.example\r\n")
+            reply()
+            sock.sendall(b"STARTTLS\r\n")
+            assert reply().startswith(b"220 ")
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            conns.append(ctx.wrap_socket(sock, server_hostname=settings.domain))
+        return [type(x509.load_der_x509_certificate(c.getpeercert(binary_form=True)).public_key()).__name__[:2]
+                for c in conns]
+    finally:
+        for c in conns:
+            c.close()
+
+
+@pytest.mark.postfix
+def test_new_smtpd_processes_read_renewed_files_without_reload(postfix_lab):
+    """After certbot renews the files in live/, smtpd processes started later present the new certificate
+    without a reload; postfix reload makes the idle old ones give way (bank cert-live-symlinks, notebook 02)."""
+    from labsim import acme, certs, lab, postfix
+    from tests.conftest import LESSON_CERTBOT
+
+    s = postfix_lab
+    if not acme.issued(s):
+        acme.certbot(s, LESSON_CERTBOT)
+    live = s.live_dir()
+    before = "RS" if certs.describe(live / "fullchain.pem").key_type.startswith("RSA") else "EC"
+    after, new_type = ("EC", "ecdsa") if before == "RS" else ("RS", "rsa")
+    main_cf = s.config_dir / "main.cf"
+    original = main_cf.read_text()
+    try:
+        postfix.postconf(s, "-e", "smtpd_tls_security_level=may", "smtpd_tls_chain_files=",
+                         f"smtpd_tls_cert_file={live}/fullchain.pem", f"smtpd_tls_key_file={live}/privkey.pem", check=True)
+        lab.reload(s)
+        time.sleep(1)
+        assert _tls_key_kinds(s, 2) == [before] * 2
+        rc, out = _certbot(s, ["certonly", "--standalone", "--key-type", new_type, "--agree-tos", "--preferred-challenges",
+                               "http", "-d", s.domain, "--cert-name", s.domain])
+        assert rc == 0, out
+        assert after in _tls_key_kinds(s, 4)  # no reload: the new smtpd processes read the renewed files
+        lab.reload(s)
+        time.sleep(1)
+        assert _tls_key_kinds(s, 2) == [after] * 2
+    finally:
+        main_cf.write_text(original)
+        lab.reload(s)
