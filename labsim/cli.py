@@ -64,7 +64,8 @@ def up(backend: str | None) -> None:
     chosen, why = lab.choose_backend(s, backend)
     st = lab.up(s, chosen)
     console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}, home {st['home']}")
-    err.print(lab.backend_explained(chosen, why), highlight=False)
+    if (backend or s.backend) == "auto":  # the lab chose: say which and why (asked for, you know)
+        err.print(lab.backend_explained(chosen, why), highlight=False, soft_wrap=True)
     if not st["ca_running"]:
         err.print("[yellow]labsim:[/] the lab CA is not running (pebble/certbot missing?): see labsim doctor")
     console.print("Aim the lesson's commands at the lab:  eval \"$(labsim env)\"")
@@ -276,7 +277,7 @@ def course(backend: str | None) -> None:
     chosen, why = lab.choose_backend(s, backend)
     st = lab.up(s, chosen)
     console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}")
-    console.print(lab.backend_explained(chosen, why), highlight=False)
+    console.print(lab.backend_explained(chosen, why), highlight=False, soft_wrap=True)
     root = Path(__file__).resolve().parent.parent / "notebooks"
     if not root.is_dir():
         raise LabError(f"The course notebooks are not at {root}.",

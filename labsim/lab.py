@@ -28,13 +28,13 @@ TLS_LEVELS_SMTPD = ("", "none", "may", "encrypt")
 def choose_backend(settings: Settings, requested: str | None = None) -> tuple[str, str]:
     """(backend, why). ``auto`` picks the real Postfix where it can run, else the simulator."""
     want = requested or settings.backend
-    how = "--backend" if requested else "LABSIM_BACKEND"
+    how = "with --backend" if requested else "with LABSIM_BACKEND"
     if want == "postfix":
         postfix.require_installed()
         postfix.require_root()
-        return "postfix", f"asked for ({how} postfix)"
+        return "postfix", f"asked for {how}"
     if want == "sim":
-        return "sim", f"asked for ({how} sim)"
+        return "sim", f"asked for {how}"
     if not postfix.installed():
         return "sim", "Postfix is not installed (apt-get install postfix), so the lab uses the simulator"
     if os.geteuid() != 0:

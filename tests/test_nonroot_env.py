@@ -57,10 +57,11 @@ def user_bin() -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def as_user(user_bin: Path, home: Path, script: str) -> subprocess.CompletedProcess[str]:
+def as_user(user_bin: Path, home: Path, script: str, extra: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
     """Run a shell script as the unprivileged user with an ordinary user's PATH (no /usr/sbin)."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LABSIM_HOME": str(home / "lab"),
-           "LABSIM_BIN": str(user_bin), "LC_ALL": "C.UTF-8"}
+           "LABSIM_BIN": str(user_bin), "LC_ALL": "C.UTF-8", **(extra or {})}
     cmd = ["bash", "-c", script]
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", USER, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()), *cmd]
@@ -114,3 +115,21 @@ def test_labsim_env_as_root_adds_sbin_and_the_venv(tmp_path: Path) -> None:
     shell = subprocess.run(["bash", "-c", f'eval "$({VENV_BIN}/labsim env)"; command -v labsim; echo $MAIL_CONFIG'],
                            capture_output=True, text=True, env=env, check=True)
     assert shell.stdout.splitlines() == [str(VENV_BIN / "labsim"), f"{tmp_path}/lab/postfix"]
+
+
+def test_up_as_an_ordinary_user_picks_the_simulator_and_says_why(user_bin: Path, user_home: Path) -> None:
+    from labsim.ports import free_ports
+    from labsim.settings import PORTS
+
+    ports = {var: str(p) for (_a, var, _d), p in zip(PORTS, free_ports(len(PORTS)))}
+    proc = as_user(user_bin, user_home, """
+        eval "$("$LABSIM_BIN/labsim" env)"
+        labsim up; echo "up=$?"
+        labsim reload; echo "reload=$?"
+        labsim down; echo "down=$?"
+    """, ports)
+    out = proc.stdout + proc.stderr
+    assert "up=0" in out and "reload=0" in out and "down=0" in out, out
+    assert "Backend: sim (starting a real Postfix needs root, so the lab uses the simulator)" in out \
+        or "Backend: sim (Postfix is not installed" in out, out
+    assert "lab up: sim on 127.0.0.1:" in out and "reloaded" in out
