@@ -171,6 +171,7 @@ def _make_asker(con: Console, answers_file: str | None, hints: bool) -> Asker:
             con.print(f"> {value}", markup=False)
             return value
 
+        from_file.shuffles = False  # type: ignore[attr-defined]  # a file written beforehand uses the bank's letters
         return from_file
 
     def interactive(q: Question, i: int, n: int) -> str | None:
@@ -224,13 +225,13 @@ def _run(ctx: Ctx, store: Store, bank: Bank, session: sess.Session, ask: Asker, 
         if left is not None and left <= 0:
             con.print("[yellow]Time is up.[/yellow]")
             break
-        q = bank.get(qid)
+        q = sess.presented(session, bank.get(qid), shuffle=getattr(ask, "shuffles", True))  # letters per attempt
         t0 = time.monotonic()
         response = ask(q, total - len(sess.pending(store, session)) + 1, total)
         if response is None:
             con.print("[yellow]Stopped; progress is saved.[/yellow]")
             break
-        v = sess.answer(store, bank, session, qid, response, elapsed=time.monotonic() - t0)
+        v = sess.answer(store, bank, session, qid, response, elapsed=time.monotonic() - t0, shown=q)
         log.append({"id": qid, "given": v.given, "correct": v.correct, "expected": v.expected})
         if feedback:
             render_feedback(con, q, v)
