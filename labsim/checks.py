@@ -301,7 +301,7 @@ def _level(settings: Settings, want: str) -> Condition:
         "level", level == want,
         f"smtpd_tls_security_level = {level}" if level == want
         else f"smtpd_tls_security_level is {level or '(empty)'}, not {want}",
-        hint="the server side's TLS policy is one parameter in main.cf; postconf NAME shows it",
+        hint="the server side's TLS policy is one parameter in main.cf; labsim postconf NAME shows it",
         solution=f"labsim postconf -e 'smtpd_tls_security_level = {want}'  then  labsim reload",
     )
 

@@ -389,8 +389,8 @@ def _summary(tls: ssl.SSLSocket) -> str:
             sig = f"RSA-PSS ({pub.key_size} bits)" if tls.version() == "TLSv1.3" else f"RSA ({pub.key_size} bits)"
             digest = "SHA256"
         elif isinstance(pub, ec.EllipticCurvePublicKey):
-            nist = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-            sig = f"ECDSA ({nist.get(pub.curve.name, pub.curve.name)})"
+            # OpenSSL's short name of the curve, as Postfix logs it: "ECDSA (prime256v1)" (parity-tested).
+            sig = f"ECDSA ({ {'secp256r1': 'prime256v1'}.get(pub.curve.name, pub.curve.name)})"
             digest = {"secp384r1": "SHA384", "secp521r1": "SHA512"}.get(pub.curve.name, "SHA256")
         else:
             sig, digest = type(pub).__name__, "SHA256"

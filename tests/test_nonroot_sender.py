@@ -152,3 +152,19 @@ def test_work_alike_reads_the_chain_python_3_11_gives_only_privately(sim_lab: Se
     with pytest.raises(Exception, match="LABSIM_SENDER"):
         sender.uses_postfix()
     assert Path(sender.settings_for(sim_lab).home).is_dir()
+
+
+def test_an_ecdsa_certificate_is_described_alike(pair) -> None:
+    """certbot 2.x's default key (ECDSA P-256): the TLS line's server-signature part."""
+    from labsim import acme
+
+    real, view = pair
+    acme.certbot(real, ["certonly", "--standalone", "--agree-tos", "--preferred-challenges", "http",
+                        "-d", real.domain, "--cert-name", "lab-ecdsa"])
+    live = real.letsencrypt_dir / "live" / "lab-ecdsa"
+    postfix.postconf(real, f"smtpd_tls_cert_file={live}/fullchain.pem", f"smtpd_tls_key_file={live}/privkey.pem",
+                     check=True)
+    labmod.reload(real)
+    shutil.copy(real.lab_ca, view.lab_ca)
+    enc = compare(pair, "encrypt", lambda s: s.smtp_port)
+    assert "Trusted TLS connection established" in enc["smtp"] and "server-signature ECDSA" in enc["smtp"], enc
