@@ -41,6 +41,10 @@ class Conn:
         r = self.cmd("STARTTLS")
         if not r.startswith("220"):
             raise ConnectionError(f"STARTTLS refused: {r}")
+        return self.wrap_tls(server_name, cafile, verify)
+
+    def wrap_tls(self, server_name: str, cafile: Path | None = None, verify: bool = True) -> ssl.SSLSocket:
+        """The TLS handshake, after a STARTTLS the caller sent and saw accepted (220)."""
         ctx = ssl.create_default_context(cafile=str(cafile) if cafile else None)
         if not verify:
             ctx.check_hostname = False

@@ -14,11 +14,11 @@ import gzip
 import os
 import re
 import shutil
-import socket
-import ssl
 import subprocess
 from functools import lru_cache
 from pathlib import Path
+
+from labsim.smtpprobe import Conn
 
 from .model import (
     CommandExists,
@@ -149,61 +149,27 @@ def check_offline(v: object) -> str | None:
 
 
 # --- live SMTP dialogs ---------------------------------------------------------------------------------
-class _Conn:
-    """A minimal SMTP client that keeps every reply line, and can switch to TLS after STARTTLS."""
-
-    def __init__(self, host: str, port: int, timeout: float = 10.0):
-        self.host = host
-        self.sock: socket.socket = socket.create_connection((host, port), timeout=timeout)
-        self.buf = b""
-
-    def reply(self) -> list[str]:
-        lines: list[str] = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(4096)
-                if not chunk:
-                    lines.append("(connection closed)")
-                    return lines
-                self.buf += chunk
-            raw, self.buf = self.buf.split(b"\r\n", 1)
-            line = raw.decode("utf-8", "replace")
-            lines.append(line)
-            if len(line) < 4 or line[3] != "-":
-                return lines
-
-    def send(self, text: str) -> None:
-        self.sock.sendall(text.encode("utf-8") + b"\r\n")
-
-    def starttls(self) -> None:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE  # the lab's certificate is for the lab domain; trust is not the point
-        self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host)
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
 def smtp_dialog(host: str, port: int, dialog: list[str], domain: str = "lab.itpro.tv") -> list[str]:
-    """Run DIALOG and return the lines of the last reply (the greeting when DIALOG is empty)."""
-    conn = _Conn(host, port)
+    """Run DIALOG and return the lines of the last reply (the greeting when DIALOG is empty).
+
+    Speaks through the lab's one SMTP client (``labsim.smtpprobe.Conn``); after an accepted STARTTLS it
+    does the handshake without verifying (the point is the replies, not trust). A server that closes the
+    connection gives ``["(connection closed)"]``.
+    """
     try:
-        last = conn.reply()
+        conn = Conn(host, port)
+    except ConnectionError:
+        return ["(connection closed)"]
+    try:
+        last = conn.banner
         for step in dialog:
             step = step.replace("{domain}", domain)
-            conn.send(step)
-            last = conn.reply()
-            if step.upper() == "STARTTLS" and last and last[0].startswith("220"):
-                conn.starttls()
-        try:
-            conn.send("QUIT")
-        except OSError:
-            pass
-        return last
+            last = conn.cmd(step)
+            if step.upper() == "STARTTLS" and last.startswith("220"):
+                conn.wrap_tls(host, verify=False)
+        return last.split("\n")
+    except ConnectionError:
+        return ["(connection closed)"]
     finally:
         conn.close()
 
