@@ -325,7 +325,11 @@ def progress(s: Settings) -> list[tuple[int, str, str, float | None]]:
     from . import checks
 
     first = checks.history(s)
-    return [(num, name, step, first.get(step)) for num, name, _stage in LESSONS for step in LESSON_STEPS[num]]
+    rows = [(num, name, step, first.get(step)) for num, name, _stage in LESSONS for step in LESSON_STEPS[num]]
+    listed = {r[2] for r in rows}
+    # Steps of later notebooks (their own checks, recorded the same way), after the lesson's five.
+    rows += [(0, "other", step, when) for step, when in first.items() if step not in listed]
+    return rows
 
 
 def _reload(s: Settings) -> None:
