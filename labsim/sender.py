@@ -82,11 +82,6 @@ def uses_postfix() -> bool:
     return postfix.installed() and os.geteuid() == 0
 
 
-def kind() -> str:
-    """What sends, in words a notebook can print (the same on every run of one kind)."""
-    return "a real sending Postfix" if uses_postfix() else "the lab's work-alike of a sending Postfix (no root)"
-
-
 def settings_for(lab: Settings) -> Settings:
     """The sender's own Settings: home ``<lab home>/sender``, its own port (chosen once, then kept)."""
     home = lab.home / "sender"
