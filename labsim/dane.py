@@ -127,3 +127,33 @@ def tls_lines_since(lab: Settings, offset: int) -> list[str]:
 
 def log_mark(lab: Settings) -> int:
     return postfix.log_size(sender.settings_for(lab))
+
+
+# --- for notebook 06: the cells that need the sending Postfix ---------------------------------------------
+
+PART_BEGIN = "--- the sending Postfix's part (needs root) ---"
+PART_END = "--- end of the sending Postfix's part ---"
+
+
+def can_run() -> bool:
+    """A real sending Postfix can run here: root and Debian's postfix package (on either lab backend)."""
+    return postfix.installed() and os.geteuid() == 0
+
+
+def part(fn) -> None:
+    """Run a notebook cell's sending-Postfix part between two marker lines, or say why it does not run.
+    Without root the sending Postfix cannot start; the DNS side of the notebook still runs. What ``fn``
+    prints is printed at once at the end (one output block, whatever happens)."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            if can_run():
+                fn()
+            else:
+                print("Not run: a real sending Postfix needs root (and the postfix package). The DNS cells of "
+                      "this notebook run without it; the course site shows what this cell prints as root.")
+    finally:
+        print(f"{PART_BEGIN}\n{buf.getvalue()}{PART_END}")

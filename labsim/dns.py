@@ -495,3 +495,40 @@ def delv(settings: Settings, name: str, rrtype: str = "A") -> str:
                            "-a", str(anchors), f"+root={settings.domain}", name, rrtype],
                           capture_output=True, text=True, timeout=30)
     return (proc.stdout + proc.stderr).strip()
+
+
+# --- the notebook's exercise step (labsim.notebook.OWN_STEPS["tlsa"]) -------------------------------------
+
+def check_tlsa(settings: Settings) -> list:
+    """The TLSA record of the lab's SMTP port: published, validated (AD), matching the served certificate."""
+    from .checks import Condition
+
+    name = tlsa_name(settings, settings.smtp_port)
+    if not is_running(settings):
+        return [Condition("dns-up", False, "the lab zone's NSD and the validating unbound are not running",
+                          hint="dns.up(lab)")]
+    out = [Condition("dns-up", True, "the lab zone is served (NSD) and validated (unbound)")]
+    ans = dig(settings, name, "TLSA")
+    recs = ["".join(r.split()[7:]).lower() for r in ans.records if r.split()[3:7] == ["TLSA", "3", "1", "1"]]
+    out.append(Condition("tlsa-published", bool(recs), "a TLSA 3 1 1 record is published for the lab's SMTP port",
+                         hint="dns.publish(lab, dns.Zone(tlsa={lab.smtp_port: DIGEST}, ...))"))
+    out.append(Condition("tlsa-validated", ans.secure, "the validating resolver sets the AD flag on it",
+                         hint="sign the zone again: dns.publish(...) signs before it serves"))
+    try:
+        served = tlsa_311(served_certificate(settings))
+    except LabError as e:
+        out.append(Condition("tlsa-matches", False, f"the served certificate could not be read: {e.message}",
+                             hint="labsim up"))
+        return out
+    out.append(Condition("tlsa-matches", served in recs,
+                         "the record's digest is the SHA-256 of the served certificate's public key",
+                         hint="openssl x509 -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256"))
+    return out
+
+
+def solve_tlsa(settings: Settings) -> None:
+    """The exercise's folded solution: publish the served certificate's TLSA record (signed) again."""
+    zone = current_zone(settings)
+    digest = tlsa_311(served_certificate(settings))
+    zone.tlsa = {p: digest for p in (zone.tlsa or {settings.smtp_port: digest})}
+    publish(settings, zone)

@@ -412,3 +412,7 @@ def passed(step: str) -> bool:
 def check(step: str) -> None:
     """``passed(step)`` for a notebook cell: prints the lines, returns nothing (no ``True`` echoed)."""
     passed(step)
+
+# issue 17 (notebook 06): the TLSA exercise's step, from labsim.dns
+from .dns import check_tlsa as _check_tlsa, solve_tlsa as _solve_tlsa  # noqa: E402
+OWN_STEPS["tlsa"] = ("the signed TLSA record matches the certificate the lab serves", _check_tlsa, _solve_tlsa)
