@@ -30,14 +30,13 @@ fi
 # nbval as a learner without root: the simulator's stage again, run by an unprivileged user created for it
 # (and removed afterwards), so "every notebook runs to the end without root" is tested, not assumed.
 nonroot_nbval() {
-  local user=labstudent created=0 venv="$PWD/.venv" tmpvenv="" rc=0
+  local user=labstudent created=0 venv="$PWD/.venv" tmp="" rc=0 src="$PWD"
   id "$user" >/dev/null 2>&1 || { useradd -m "$user" && created=1; } || return 1
-  if ! runuser -u "$user" -- test -r notebooks/nbval.sh; then
-    echo "== nbval (unprivileged): user $user cannot read $PWD: put the checkout where others may read it"
-    rc=1
-  elif ! runuser -u "$user" -- "$venv/bin/python" -c 'import labsim' 2>/dev/null; then
-    # .venv's interpreter lives where that user cannot go (e.g. pyenv under /root): a venv of the system
-    # python3 (same minor version) that reads .venv's packages, with labsim and quizzes commands of its own.
+  if ! runuser -u "$user" -- "$venv/bin/python" -c 'import labsim' 2>/dev/null || \
+     ! runuser -u "$user" -- test -r "$PWD/notebooks/nbval.sh"; then
+    # .venv's interpreter or the checkout is where that user cannot go (pyenv under /root, a clone in /root):
+    # a venv of the system python3 (same minor version) that reads .venv's packages (a copy when they are
+    # out of reach) and, when the checkout is, a copy of it (without .git and .venv).
     local py=${NONROOT_PYTHON:-/usr/bin/python3} site usersite
     site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     if [ "$("$py" -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != \
@@ -45,26 +44,37 @@ nonroot_nbval() {
       echo "== nbval (unprivileged): $py is not the Python version of .venv; set NONROOT_PYTHON"
       rc=1
     else
-      tmpvenv=$(mktemp -d /tmp/labsim-venv-XXXXXXXX)
-      chown "$user" "$tmpvenv"
-      runuser -u "$user" -- "$py" -m venv --without-pip "$tmpvenv/venv"
-      usersite=$(runuser -u "$user" -- "$tmpvenv/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-      echo "import site; site.addsitedir('$site')" >"$usersite/labsim-venv.pth"
+      tmp=$(mktemp -d /tmp/labsim-unprivileged-XXXXXXXX)
+      chmod 0755 "$tmp"
+      if ! runuser -u "$user" -- test -r "$PWD/notebooks/nbval.sh"; then
+        mkdir "$tmp/checkout"
+        tar -C "$PWD" --exclude=./.git --exclude=./.venv --exclude=./artifacts -cf - . | tar -C "$tmp/checkout" -xf -
+        src="$tmp/checkout"
+      fi
+      if ! runuser -u "$user" -- test -r "$site"; then
+        cp -a "$site" "$tmp/site-packages"
+        site="$tmp/site-packages"
+      fi
+      chown -R "$user" "$tmp"
+      runuser -u "$user" -- "$py" -m venv --without-pip "$tmp/venv"
+      usersite=$(runuser -u "$user" -- "$tmp/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+      # The checkout first on sys.path: it wins over .venv's editable finder, which names the original.
+      echo "import sys; sys.path.insert(0, '$src'); import site; site.addsitedir('$site')" >"$usersite/labsim-venv.pth"
       for pair in labsim:labsim.cli quizzes:quizzes.cli; do
-        printf '#!%s\nimport sys\nfrom %s import main\nsys.exit(main())\n' "$tmpvenv/venv/bin/python" "${pair#*:}" \
-          >"$tmpvenv/venv/bin/${pair%%:*}"
-        chmod 755 "$tmpvenv/venv/bin/${pair%%:*}"
+        printf '#!%s\nimport sys\nfrom %s import main\nsys.exit(main())\n' "$tmp/venv/bin/python" "${pair#*:}" \
+          >"$tmp/venv/bin/${pair%%:*}"
+        chmod 755 "$tmp/venv/bin/${pair%%:*}"
       done
-      venv="$tmpvenv/venv"
+      venv="$tmp/venv"
     fi
   fi
   if [ "$rc" = 0 ]; then
-    runuser -u "$user" -- env -u MAIL_CONFIG HOME="$(getent passwd "$user" | cut -d: -f6)" NBVAL_VENV="$venv" \
-      bash notebooks/nbval.sh sim -q >artifacts/nbval-sim-unprivileged.log 2>&1 || rc=1
+    (cd "$src" && runuser -u "$user" -- env -u MAIL_CONFIG HOME="$(getent passwd "$user" | cut -d: -f6)" \
+      NBVAL_VENV="$venv" bash notebooks/nbval.sh sim -q) >artifacts/nbval-sim-unprivileged.log 2>&1 || rc=1
     echo "== nbval, LABSIM_BACKEND=sim as unprivileged user $user (artifacts/nbval-sim-unprivileged.log)"
     cat artifacts/nbval-sim-unprivileged.log
   fi
-  [ -n "$tmpvenv" ] && rm -rf "$tmpvenv"
+  [ -n "$tmp" ] && rm -rf "$tmp"
   [ "$created" = 1 ] && userdel -r "$user" >/dev/null 2>&1
   return $rc
 }
