@@ -218,6 +218,17 @@ def env() -> None:
 
 
 @main.command()
+def shell() -> None:
+    """A shell aimed at the lab: what eval "$(labsim env)" does, in a new shell (exit to leave)."""
+    s = settings()
+    env = {**os.environ, **s.env(), "PATH": lab.shell_path(s)}
+    sh = os.environ.get("SHELL") or "/bin/sh"
+    err.print(f"[yellow]labsim:[/] a shell aimed at the lab in {s.home} (MAIL_CONFIG={s.config_dir}); "
+              "exit leaves it", highlight=False, soft_wrap=True)
+    os.execvpe(sh, [sh], env)
+
+
+@main.command()
 @click.argument("lesson", required=False, default="1")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @friendly

@@ -133,3 +133,12 @@ def test_up_as_an_ordinary_user_picks_the_simulator_and_says_why(user_bin: Path,
     assert "Backend: sim (starting a real Postfix needs root, so the lab uses the simulator)" in out \
         or "Backend: sim (Postfix is not installed" in out, out
     assert "lab up: sim on 127.0.0.1:" in out and "reloaded" in out
+
+
+def test_labsim_shell_is_a_shell_aimed_at_the_lab(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "LABSIM_HOME": str(tmp_path / "lab"), "SHELL": "/bin/bash"}
+    proc = subprocess.run([str(VENV_BIN / "labsim"), "shell"], input='echo "MC=$MAIL_CONFIG"; command -v labsim\n',
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"MC={tmp_path}/lab/postfix", str(VENV_BIN / "labsim")]
+    assert "a shell aimed at the lab" in proc.stderr
