@@ -218,3 +218,167 @@ def test_a_notebook_becomes_a_lesson_page(tmp_path: Path):
     assert "01 Sample: STARTTLS by hand" in page_text(site / "lessons" / "index.html")
     objectives = (site / "objectives.html").read_text(encoding="utf-8")
     assert '<a href="lessons/01-sample.html">01 Sample: STARTTLS by hand</a>' in objectives
+
+
+# --- issue 15: home, diagrams, lesson quizzes, exam data from Python, links that resolve ---------------------------
+def _ids(html: str) -> set[str]:
+    return set(re.findall(r'\bid="([^"]+)"', html))
+
+
+def test_home_gives_the_repository_and_the_clone_line(site: Path):
+    import yaml
+
+    class _Env(yaml.SafeLoader):
+        pass
+
+    _Env.add_constructor("!ENV", lambda loader, node: loader.construct_sequence(node)[-1])
+    _Env.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+    cfg = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_Env)
+    url = os.environ.get("COURSE_REPO_URL") or cfg["repo_url"]
+    html = (site / "index.html").read_text(encoding="utf-8")
+    text = page_text(site / "index.html")
+    assert f"git clone {url}" in text and "cd postfix-tls-lab" in text and "make lab" in text
+    assert f'href="{url}"' in html and 'class="md-source"' in html  # the repository link in the header
+    assert "https://www.lpi.org/our-certifications/exam-202-objectives/" in html
+    assert "Prerequisites" in text
+    total = sum(nb.minutes for nb in sitegen.notebooks())
+    assert total and f"{total} min" in text
+    if "example.invalid" in url:  # the placeholder says what it is
+        assert "built without the repository's address" in text
+
+
+def test_diagrams_are_served_by_the_site_with_text_alternatives(site: Path):
+    import diagrams
+
+    assert (site / "assets" / "vendor" / "mermaid.min.js").stat().st_size > 1_000_000
+    assert (ROOT / "docs" / "assets" / "vendor" / "mermaid.LICENSE").is_file()
+    pics = (site / "lessons" / "pictures.html").read_text(encoding="utf-8")
+    for d in diagrams.diagrams():
+        assert f'id="diagram-{d.id}"' in pics and f'id="diagram-{d.id}-words"' in pics, d.id
+        assert "sequenceDiagram" in d.source or "flowchart" in d.source
+    assert "assets/vendor/mermaid.min.js" in pics and "assets/diagrams.js" in pics
+    for stem, places in diagrams.LESSON_PLACES.items():
+        html = (site / "lessons" / f"{stem}.html").read_text(encoding="utf-8")
+        for _section, did in places:
+            assert f'id="diagram-{did}"' in html, (stem, did)
+        assert '<script src="../assets/vendor/mermaid.min.js">' in html
+    # the replies in the pictures are the simulator's
+    from labsim.sim import replies
+
+    clear = next(d for d in diagrams.diagrams() if d.id == "smtp-in-the-clear").source
+    assert replies.MAIL_OK in clear and replies.BYE in clear
+
+
+def test_each_lesson_has_its_quiz_as_an_interactive_quiz(site: Path):
+    for nb in sitegen.notebooks():
+        html = (site / nb.page).read_text(encoding="utf-8")
+        if not nb.quiz:
+            continue
+        m = re.search(r'<div class="quiz-app" data-mode="lesson" data-lesson="([^"]+)" data-ids="([^"]+)"', html)
+        assert m, nb.page
+        assert m.group(1) == nb.path.stem and m.group(2).split() == nb.quiz
+        # the text form stays only for browsers without JavaScript
+        visible = re.sub(r"<noscript>.*?</noscript>", "", html, flags=re.S)
+        assert "Quiz: " not in re.sub(r'<div class="clipboard-copy-txt".*?</div>', "", visible, flags=re.S)
+        # the notebook itself keeps its text form for Jupyter
+        assert "Quiz: " in nb.path.read_text(encoding="utf-8")
+
+
+def test_exam_data_comes_from_quizzes_exam():
+    """The site's quotas are those of quizzes.exam.draw, for any seed; the scores those of score()."""
+    import quizdata
+    from quizzes import exam
+    from quizzes.bank import load_bank
+
+    bank = load_bank()
+    plan = quizdata.exam_plan(bank)
+    pool = set(plan["pool"])
+    assert pool == set(exam.draw(bank, n=len(bank), seed=7))
+    for size in plan["sizes"]:
+        for seed in (0, 1, 2, 12345):
+            drawn = exam.draw(bank, n=size["n"], seed=seed)
+            counts: dict[str, int] = {}
+            for qid in drawn:
+                g = quizdata.group_of(bank.get(qid))
+                counts[g] = counts.get(g, 0) + 1
+            assert counts == size["quotas"], (size["n"], seed)
+        assert sum(size["quotas"].values()) == size["n"]
+        for k in (0, size["n"] // 2, size["n"]):
+            ids = drawn
+            sc = exam.score(bank, ids, {q: bank.get(q).canonical_answer for q in ids[:k]})
+            assert size["scaled"][k] == sc["scaled"] and size["passed"][k] == sc["passed"]
+    assert all(plan["group"][q] == quizdata.group_of(bank.get(q)) for q in pool)
+
+
+def test_quiz_js_has_no_copy_of_the_exam_rules():
+    js = (ROOT / "docs" / "assets" / "quiz.js").read_text(encoding="utf-8")
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", "", js, flags=re.S)
+    for banned in ("READY_MARK", "weight", "0.8", "0.65", "500 ", ">= 500", "SECONDS_PER_QUESTION"):
+        assert banned not in code, banned
+    assert "size.scaled[right]" in code and "size.passed[right]" in code and "size.quotas" in code
+
+
+def test_every_question_links_to_a_lesson_section_and_a_reference_row(site: Path):
+    data = json.loads((site / "assets" / "quiz-bank.json").read_text(encoding="utf-8"))
+    links = json.loads((site / "assets" / "quiz-links.json").read_text(encoding="utf-8"))
+    assert set(links) == {q["id"] for q in data["questions"]}
+    cache: dict[str, set[str]] = {}
+    for qid, entry in links.items():
+        assert set(entry) == {"lesson", "reference"}, qid
+        for link in entry.values():
+            path, _, anchor = link["href"].partition("#")
+            ids = cache.setdefault(path, _ids((site / path).read_text(encoding="utf-8")))
+            assert anchor in ids, (qid, link)
+        assert entry["lesson"]["href"].startswith("lessons/0")
+    # the lesson quiz questions point into their own lesson
+    for stem, lesson in data["lessons"].items():
+        for qid in lesson["quiz"]:
+            assert links[qid]["lesson"]["href"].startswith(f"lessons/{stem}.html#"), qid
+
+
+def test_a_broken_question_link_fails_the_build(tmp_path: Path, monkeypatch):
+    """The build stops when a question has nothing to link to (here: a glossary and replies page without anchors)."""
+    import quizdata
+
+    data = {"questions": [{"id": "x-nothing", "prompt": "Zzz qqq?", "display_prompt": "Zzz qqq?", "choices": [],
+                           "answers": ["zzz"], "explanation": "", "references": []}]}
+    found, problems = quizdata.links(data, {"01-a": [{"id": "s", "title": "S", "text": "unrelated words"}]},
+                                     {}, {"01-a": {"title": "A", "page": "lessons/01-a.html", "quiz": []}})
+    assert any("no lesson section" in p for p in problems) and any("no reference row" in p for p in problems)
+
+
+def test_anchors_and_toc_entries_resolve(site: Path):
+    """Every in-page link (#x) has its target, among them the TOC entries of headings with code."""
+    bad = []
+    for page in site.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        ids = _ids(html)
+        for anchor in set(re.findall(r'href="#([^"]+)"', html)):
+            if anchor not in ids and not anchor.startswith("__"):
+                bad.append(f"{page.relative_to(site)}#{anchor}")
+    assert not bad, bad[:20]
+    lesson2 = (site / "lessons" / "02-certificates.html").read_text(encoding="utf-8")
+    assert re.search(r'href="#which-key-did-rsa-key-size-4096-give" class="md-nav__link">\s*<span class="md-ellipsis">\s*'
+                     r"Which key did <code>--rsa-key-size 4096</code> give\?", lesson2)
+
+
+def test_glossary_terms_and_reply_rows_have_anchors(site: Path):
+    gl = (site / "reference" / "glossary.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<dt id="term-', gl)) == len(re.findall(r"<dt\b", gl)) > 20
+    replies = (site / "reference" / "smtp-replies.html").read_text(encoding="utf-8")
+    assert 'id="reply-must-starttls"' in replies
+
+
+def test_copy_buttons_copy_only_the_command(site: Path):
+    css = (ROOT / "docs" / "assets" / "site.css").read_text(encoding="utf-8")
+    assert "[data-md-copying] .gp, [data-md-copying] .go { display: none; }" in css
+    for nb in sitegen.notebooks():
+        html = (site / nb.page).read_text(encoding="utf-8")
+        for text in re.findall(r'<div class="clipboard-copy-txt" id="[^"]*">(.*?)</div>', html, flags=re.S):
+            assert not re.search(r"(?m)^!", text), (nb.page, text[:80])
+        assert "\r" not in html
+
+
+def test_404_page_has_relative_paths(site: Path):
+    html = (site / "404.html").read_text(encoding="utf-8")
+    assert not re.search(r'(?:href|src)="/(?!/)', html)

@@ -205,9 +205,11 @@ def _placeholders(text: str) -> str:
 def replies_md() -> str:
     rows = replies()
     n = len(REPLY_SITUATIONS)
+    names = [name for _s, name in REPLY_SITUATIONS]
     out = ["| situation | reply |", "|---|---|"]
-    for situation, text in rows[:n]:
-        out.append(f"| {situation} | `{_placeholders(text)}` |")
+    for (situation, text), name in zip(rows[:n], names):
+        # the anchor: the quizzes link a question to the row of its reply
+        out.append(f'| <span id="reply-{name.lower().replace("_", "-")}"></span>{situation} | `{_placeholders(text)}` |')
     out += ["", "And the log lines that go with them (in the lab: `labsim logs`), after the program name and "
             "process id, such as `postfix/smtpd[1234]:`:", "", "| situation | log line |", "|---|---|"]
     for situation, text in rows[n:]:
@@ -286,10 +288,19 @@ class Notebook:
     title: str
     objectives: list[str]
     areas: list[str]
+    quiz: list[str] = field(default_factory=list)  # question ids of its end-of-lesson quiz (show_quiz(ids=...))
+    minutes: int = 0  # teaching + exercises, from the notebook's metadata
 
     @property
     def site_path(self) -> str:
         return f"lessons/{self.path.name}"
+
+    @property
+    def page(self) -> str:
+        return f"lessons/{self.path.stem}.html"
+
+
+_SHOW_QUIZ = re.compile(r"show_quiz\(\s*ids\s*=\s*\[([^\]]*)\]")
 
 
 def notebooks(directory: Path = NOTEBOOKS) -> list[Notebook]:
@@ -301,6 +312,12 @@ def notebooks(directory: Path = NOTEBOOKS) -> list[Notebook]:
         except (OSError, ValueError) as exc:
             raise SiteDataError(f"{path}: not a readable notebook ({exc})") from exc
         title = path.stem
+        quiz: list[str] = []
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "code":
+                m = _SHOW_QUIZ.search("".join(cell.get("source", [])))
+                if m:
+                    quiz += re.findall(r"[\"']([^\"']+)[\"']", m.group(1))
         for cell in nb.get("cells", []):
             if cell.get("cell_type") != "markdown":
                 continue
@@ -313,7 +330,9 @@ def notebooks(directory: Path = NOTEBOOKS) -> list[Notebook]:
         course = meta.get("course") or meta.get("labsim") or meta.get("lesson") or {}
         objectives = list(course.get("objectives", []) or meta.get("objectives", []) or [])
         areas = list(course.get("areas", []) or meta.get("areas", []) or [])
-        out.append(Notebook(path, title, objectives, areas))
+        time = course.get("time") or {}
+        minutes = sum(int(v) for v in time.values() if isinstance(v, (int, float)))
+        out.append(Notebook(path, title, objectives, areas, quiz, minutes))
     return out
 
 
@@ -455,6 +474,39 @@ def objectives_md(bank: SiteBank, pages: dict[str, dict[str, Any]], nbs: list[No
         c = count_by(qs, lambda q, aid=aid: q["area"] == aid)
         out.append(f"| {a['title']} (`{aid}`) | {a['weight']} | {_counts_cell(c)} |")
     return "\n".join(out) + "\n"
+
+
+# --- the home page: getting the course, its length ----------------------------------------------------------
+#: mkdocs.yml's repo_url when COURSE_REPO_URL is not set: a reserved .invalid name, never a real address.
+REPO_PLACEHOLDER_HOST = "example.invalid"
+
+
+def clone_md(repo_url: str) -> str:
+    """The "get the course" block of the home page, from mkdocs.yml's repo_url."""
+    url = (repo_url or "").rstrip("/")
+    if not url:
+        raise SiteDataError("mkdocs.yml has no repo_url: the home page's git clone line is made from it")
+    name = url.rsplit("/", 1)[-1].removesuffix(".git") or "postfix-tls-lab"
+    out = []
+    if REPO_PLACEHOLDER_HOST in url:
+        out.append('!!! warning "This copy of the site was built without the repository\'s address"\n'
+                   "    The address below is a placeholder. Whoever publishes the course sets it: "
+                   "`COURSE_REPO_URL=https://... mkdocs build` (mkdocs.yml, `repo_url`).\n")
+    out.append(f"The course lives in a git repository: **<{url}>**\n")
+    out.append(f"```console\n$ git clone {url}\n$ cd {name}\n$ make lab\n```\n")
+    return "\n".join(out)
+
+
+def course_time_md(nbs: list[Notebook]) -> str:
+    """A table of the lessons and their time (teaching + exercises from each notebook's metadata)."""
+    if not nbs:
+        return "*The lesson notebooks are not in `notebooks/` yet.*\n"
+    rows = ["| lesson | time |", "|---|---|"]
+    for nb in nbs:
+        rows.append(f"| [{nb.title}]({nb.page.replace('.html', '.ipynb')}) | {nb.minutes} min |")
+    total = sum(nb.minutes for nb in nbs)
+    rows.append(f"| **all {len(nbs)} lessons** | **{total} min** (about {round(total / 60 * 2) / 2:g} h) |")
+    return "\n".join(rows) + "\n"
 
 
 def _main(argv: list[str]) -> int:
