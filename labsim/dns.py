@@ -445,7 +445,10 @@ def up(settings: Settings, digest: str | None = None) -> Zone:
 
 
 def down(settings: Settings) -> None:
-    """For ``labsim down``: stop what :func:`up` started, if anything."""
+    """For ``labsim down``: stop what :func:`up` started (and the MTA-STS servers), if anything."""
+    from . import mtasts
+
+    mtasts.stop(settings)
     stop(settings)
 
 

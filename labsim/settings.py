@@ -28,6 +28,7 @@ PORTS: tuple[tuple[str, str, int], ...] = (
     ("jupyter_port", "LABSIM_JUPYTER_PORT", 8888),  # JupyterLab for `make lab`
     ("dns_auth_port", "LABSIM_DNS_AUTH_PORT", 8153),  # NSD: the lab zone, DNSSEC-signed (labsim.dns)
     ("resolver_port", "LABSIM_RESOLVER_PORT", 8154),  # unbound: the validating resolver (labsim.dns)
+    ("mta_sts_port", "LABSIM_MTA_STS_PORT", 8461),  # postfix-mta-sts-resolver's socketmap (labsim.mtasts)
 )
 
 BACKENDS = ("auto", "postfix", "sim")
@@ -67,6 +68,7 @@ class Settings:
     jupyter_port: int = 8888
     dns_auth_port: int = 8153
     resolver_port: int = 8154
+    mta_sts_port: int = 8461
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
