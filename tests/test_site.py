@@ -308,6 +308,10 @@ def test_exam_data_comes_from_quizzes_exam():
             sc = exam.score(bank, ids, {q: bank.get(q).canonical_answer for q in ids[:k]})
             assert size["scaled"][k] == sc["scaled"] and size["passed"][k] == sc["passed"]
     assert all(plan["group"][q] == quizdata.group_of(bank.get(q)) for q in pool)
+    # the pass mark the site shows is the one score() applies
+    for size in plan["sizes"]:
+        assert size["passed"] == [v >= plan["scale"]["pass"] for v in size["scaled"]]
+    assert plan["scale"]["min"] == exam.scale(0.0) and plan["scale"]["max"] == exam.scale(1.0)
 
 
 def test_quiz_js_has_no_copy_of_the_exam_rules():

@@ -541,6 +541,52 @@ def test_exam_by_keyboard_with_flags_reload_confirmation_and_result(fresh, site_
     assert len(b.find_elements(By.CSS_SELECTOR, ".quiz-all .quiz-q")) == n
 
 
+def test_practice_by_keyboard_alone(fresh, site_url, bank):
+    """Tab to the answer, Space to choose (or type), Tab to Check, Enter: the feedback gets the focus; Tab on to Next."""
+    b = fresh
+    open_quiz(b, site_url + "quiz/index.html")
+    qs = by_id(bank)
+    b.find_element(By.CSS_SELECTOR, "select.quiz-pagesize").send_keys(Keys.HOME)  # focus in the toolbar
+    actions = ActionChains(b)
+
+    def tab_to(css: str, limit: int = 40):
+        for _ in range(limit):
+            actions.send_keys(Keys.TAB).perform()
+            if b.execute_script("return document.activeElement.matches(arguments[0])", css):
+                return b.switch_to.active_element
+        pytest.fail(f"Tab never reached {css}")
+
+    c = cards(b)[0]
+    q = qs[c.get_attribute("data-qid")]
+    tab_to(".quiz-q input")
+    if q["type"] == "fill":
+        actions.send_keys(q["answers"][0], Keys.ENTER).perform()
+    else:
+        for key in right_keys(q):  # the keyboard reaches each right choice: arrows in a radio group, Tab otherwise
+            box = c.find_element(By.CSS_SELECTOR, f".quiz-choice[data-key='{key}'] input")
+            if q["type"] == "single":
+                for _ in range(len(q["choices"])):
+                    if b.switch_to.active_element == box:
+                        break
+                    actions.send_keys(Keys.ARROW_DOWN).perform()
+                if not box.is_selected():  # Tab lands on the first radio without choosing it
+                    actions.send_keys(Keys.SPACE).perform()
+                assert box.is_selected()
+            else:
+                while b.switch_to.active_element != box:
+                    actions.send_keys(Keys.TAB).perform()
+                actions.send_keys(Keys.SPACE).perform()
+        tab_to(".quiz-check")
+        actions.send_keys(Keys.ENTER).perform()
+    fb = c.find_element(By.CSS_SELECTOR, ".quiz-feedback")
+    wait(b).until(lambda d: "Correct" in fb.text)
+    assert b.switch_to.active_element == fb
+    tab_to(".quiz-next")
+    actions.send_keys(Keys.ENTER).perform()
+    assert cards(b)[0].get_attribute("data-qid") != q["id"]
+    assert score_of(b) == (1, 1)
+
+
 def test_visible_focus(fresh, site_url):
     b = fresh
     open_quiz(b, site_url + "quiz/index.html")

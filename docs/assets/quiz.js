@@ -717,6 +717,7 @@
       root.appendChild(el("div", { class: "quiz-q__actions quiz-exam-actions" }, [prev, flagBtn, next, handIn]));
       root.appendChild(dialog);
       root.appendChild(live);
+      root.scrollIntoView({ block: "start" });
       var warned = false, done = false;
       function tick() {
         var left = (run.deadline - Date.now()) / 1000;

@@ -74,8 +74,12 @@ def exam_plan(bank: Any, sizes: tuple[int, ...] = SIZES, seed: int = 0) -> dict[
                       "scaled": [r["scaled"] for r in results], "passed": [r["passed"] for r in results]})
     pool_set = set(pool)
     whole = plans[-1]  # the scale's ends and pass mark, as score() gives them
-    scale = {"min": whole["scaled"][0], "max": whole["scaled"][-1],
-             "pass": min(s for s, ok in zip(whole["scaled"], whole["passed"]) if ok)}
+    lo, hi = whole["scaled"][0], whole["scaled"][-1]
+    if hasattr(exam, "passed"):  # the pass mark: the lowest score quizzes.exam's own rule passes
+        mark = next(v for v in range(lo, hi + 1) if exam.passed(v))
+    else:
+        mark = min(s for s, ok in zip(whole["scaled"], whole["passed"]) if ok)
+    scale = {"min": lo, "max": hi, "pass": mark}
     return {
         "scale": scale,
         "pool": [q.id for q in bank if q.id in pool_set],
