@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-APT_COURSE="postfix pebble certbot swaks openssl ca-certificates ssl-cert python3-venv nsd unbound ldnsutils bind9-dnsutils"
+APT_COURSE="postfix pebble certbot swaks openssl ca-certificates ssl-cert python3-venv nsd unbound ldnsutils bind9-dnsutils testssl.sh"
 APT_TEST="chromium chromium-driver iproute2 tzdata faketime"
 pkgs="$APT_COURSE"
 [ "$want_test" = 1 ] && pkgs="$pkgs $APT_TEST"
