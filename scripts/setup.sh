@@ -30,11 +30,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     # The lab runs its own NSD and unbound on loopback ports (labsim.dns): the packages' system daemons
     # must not start on port 53 or touch the system's resolver (unbound-resolvconf). Masked before install.
-    dns_units="nsd.service unbound.service unbound-resolvconf.service"
-    [ -d /run/systemd/system ] && systemctl mask $dns_units >/dev/null 2>&1 || true
+    # Only for the packages this run installs: a DNS server the machine already had stays as it was.
+    new_dns=$(printf '%s\n' "${missing[@]}" | grep -xE 'nsd|unbound' || true)
+    dns_units=""
+    for svc in $new_dns; do dns_units="$dns_units $svc.service"; done
+    case " $new_dns " in *" unbound "*) dns_units="$dns_units unbound-resolvconf.service" ;; esac
+    [ -n "$dns_units" ] && [ -d /run/systemd/system ] && systemctl mask $dns_units >/dev/null 2>&1 || true
+    # No package's daemon may start during the install (Debian's policy-rc.d: exit 101 = not allowed),
+    # whatever the init system; an existing policy-rc.d (container images have one) is left as it is.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\n# labsim setup: no daemon starts while the lab installs its packages\nexit 101\n' > "$policy"
+      chmod 0755 "$policy"
+      trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
-    for svc in nsd unbound; do  # no systemd: stop and disable the SysV scripts instead
+    if grep -q "labsim setup" "$policy" 2>/dev/null; then rm -f "$policy"; trap - EXIT; fi
+    for svc in $new_dns; do  # no systemd: stop and disable the SysV scripts instead
       [ -d /run/systemd/system ] || { service "$svc" stop; update-rc.d "$svc" disable; } >/dev/null 2>&1 || true
     done
   else
