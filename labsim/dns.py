@@ -24,7 +24,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from pathlib import Path
 
 from .errors import LabError, MissingPackageError
 from .ports import require_free
-from .procs import alive
+from .procs import read_pidfile, stop_pidfile
 from .settings import Settings
 
 #: command -> Debian package
@@ -312,20 +311,12 @@ stub-zone:
     return conf
 
 
-def _pid(path: Path) -> int | None:
-    try:
-        pid = int(path.read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-    return pid if alive(pid) else None
-
-
 def nsd_pid(settings: Settings) -> int | None:
-    return _pid(dns_dir(settings) / "nsd.pid")
+    return read_pidfile(dns_dir(settings) / "nsd.pid", expect="nsd")
 
 
 def unbound_pid(settings: Settings) -> int | None:
-    return _pid(dns_dir(settings) / "unbound.pid")
+    return read_pidfile(dns_dir(settings) / "unbound.pid", expect="unbound")
 
 
 def is_running(settings: Settings) -> bool:
@@ -371,26 +362,12 @@ def _start_unbound(settings: Settings) -> None:
                        detail=(proc.stderr + "\n" + _tail(dns_dir(settings) / "unbound.log")).strip())
 
 
-def _stop(pidfile: Path, timeout: float = 10.0) -> None:
-    pid = _pid(pidfile)
-    if pid is None:
-        pidfile.unlink(missing_ok=True)
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive(pid):
-        time.sleep(0.05)
-    if alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    pidfile.unlink(missing_ok=True)
-
-
 def stop(settings: Settings) -> None:
     """Stop the resolver and the lab zone's server (files and keys stay)."""
     d = dns_dir(settings)
     was = nsd_pid(settings) is not None
-    _stop(d / "unbound.pid")
-    _stop(d / "nsd.pid")
+    stop_pidfile(d / "unbound.pid", expect="unbound")
+    stop_pidfile(d / "nsd.pid", expect="nsd")
     if was:  # NSD forks a server and an xfrd child; wait until they have let go of the port.
         from .ports import is_free
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 from . import acme, dns, postfix, sender
 from .errors import LabError
 from .ports import require_free, wait_listening
-from .procs import alive
+from .procs import read_pidfile, stop_pidfile, write_pidfile
 from .settings import Settings
 
 HTTPS_PORT = 443  # RFC 8461 section 3.3: the policy host is fetched over HTTPS on its standard port
@@ -49,28 +48,8 @@ def daemon_bin() -> str | None:
     return str(here) if here.exists() else shutil.which("mta-sts-daemon")
 
 
-def _pid(path: Path) -> int | None:
-    try:
-        pid = int(path.read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-    return pid if alive(pid) else None
-
-
-def _stop(path: Path) -> None:
-    pid = _pid(path)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and alive(pid):
-            time.sleep(0.05)
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    path.unlink(missing_ok=True)
-
-
 def is_running(s: Settings) -> bool:
-    return _pid(home(s) / "https.pid") is not None and _pid(home(s) / "daemon.pid") is not None
+    return read_pidfile(home(s) / "https.pid") is not None and read_pidfile(home(s) / "daemon.pid") is not None
 
 
 def certificate(s: Settings) -> Path:
@@ -122,7 +101,7 @@ httpd.serve_forever()
     log = open(h / "https.err", "ab")
     p = subprocess.Popen([sys.executable, "-c", server], stdout=log, stderr=log, start_new_session=True,
                          env={**os.environ, "LABSIM_HOME": str(s.home)})
-    (h / "https.pid").write_text(f"{p.pid}\n")
+    write_pidfile(h / "https.pid", p.pid)
     if not wait_listening(HTTPS_PORT, addr, timeout=10):
         raise LabError(f"The MTA-STS policy server did not start on {addr}:{HTTPS_PORT}.",
                        detail=(h / "https.err").read_text(errors="replace")[-1500:])
@@ -135,15 +114,15 @@ httpd.serve_forever()
     argv = [daemon_bin() or "mta-sts-daemon", "-c", str(conf), "-l", str(h / "daemon.log"), "-v", "info"]
     d = subprocess.Popen(_in_namespace(s, argv, env), env=env, stdout=subprocess.DEVNULL, stderr=log,
                          start_new_session=True)
-    (h / "daemon.pid").write_text(f"{d.pid}\n")
+    write_pidfile(h / "daemon.pid", d.pid)
     if not wait_listening(s.mta_sts_port, s.host, timeout=15):
         raise LabError(f"postfix-mta-sts-resolver did not start on {s.host}:{s.mta_sts_port}.",
                        detail=(h / "https.err").read_text(errors="replace")[-1500:])
 
 
 def stop(s: Settings) -> None:
-    _stop(home(s) / "daemon.pid")
-    _stop(home(s) / "https.pid")
+    stop_pidfile(home(s) / "daemon.pid")
+    stop_pidfile(home(s) / "https.pid")
 
 
 def query(s: Settings, cafile: Path | None = None) -> str:

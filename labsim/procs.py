@@ -61,3 +61,66 @@ def mentioning(marker: str) -> list[str]:
         if (marker in cmd or marker in environ) and alive(pid):
             out.append(f"{pid}: {cmd}")
     return out
+
+
+# --- pid files: the one way a lab process is recorded, found again and stopped ------------------------------
+def write_pidfile(path: Path, pid: int) -> None:
+    """Record ``pid`` with its start time and command line, so a later reader can tell it from a stranger
+    that got the same pid after a reboot (``pid start-time command line``, one line)."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        extra = f" {p.create_time():.2f} {' '.join(p.cmdline())}"
+    except psutil.Error:
+        extra = ""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{pid}{extra}\n")
+    tmp.replace(path)
+
+
+def read_pidfile(path: Path, expect: str | None = None) -> int | None:
+    """The live process a pid file names, or None (no file, garbage, exited, or not the one recorded).
+
+    A file written by :func:`write_pidfile` must match the process's start time; ``expect`` (a word of its
+    command line, e.g. ``nsd``) is checked too, for daemons that write their own pid files. Never trust a
+    bare live pid: after a reboot it may belong to someone else's process, and we signal what we find."""
+    import psutil
+
+    try:
+        fields = path.read_text().split(maxsplit=2)
+        pid = int(fields[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if not alive(pid):
+        return None
+    try:
+        p = psutil.Process(pid)
+        if len(fields) > 1 and abs(p.create_time() - float(fields[1])) > 1.0:
+            return None
+        if expect and not any(expect in part for part in [p.name(), *p.cmdline()]):
+            return None
+    except (psutil.Error, ValueError):
+        return None
+    return pid
+
+
+def stop_pidfile(path: Path, expect: str | None = None, timeout: float = 10.0) -> bool:
+    """SIGTERM the process of a pid file, wait at most ``timeout`` seconds, then SIGKILL; remove the file.
+    Returns whether a process was running."""
+    import signal
+    import time
+
+    pid = read_pidfile(path, expect)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and alive(pid):
+                time.sleep(0.05)
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    path.unlink(missing_ok=True)
+    return pid is not None
