@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import certs
 from .errors import LabError, MissingPackageError
-from .procs import alive
+from .procs import read_pidfile, write_pidfile
 from .ports import require_free, wait_listening
 from .settings import Settings
 
@@ -50,12 +50,11 @@ def _pidfile(settings: Settings, name: str) -> Path:
     return settings.run_dir / f"{name}.pid"
 
 
-def _pid(settings: Settings, name: str) -> int | None:
-    try:
-        pid = int(_pidfile(settings, name).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if alive(pid) else None
+def pid(settings: Settings, name: str) -> int | None:
+    """The running pebble or challtestsrv of this lab, checked against the start time and command line
+    recorded in its pid file (a stale file after a reboot must not make ``stop`` signal a stranger)."""
+    return read_pidfile(_pidfile(settings, name), expect="pebble")
+
 
 
 def _spawn(settings: Settings, name: str, cmd: list[str], env: dict[str, str] | None = None) -> int:
@@ -67,12 +66,12 @@ def _spawn(settings: Settings, name: str, cmd: list[str], env: dict[str, str] | 
         start_new_session=True, env={**os.environ, **(env or {})}, cwd=settings.acme_dir,
     )
     log.close()
-    _pidfile(settings, name).write_text(str(proc.pid))
+    write_pidfile(_pidfile(settings, name), proc.pid)
     return proc.pid
 
 
 def is_running(settings: Settings) -> bool:
-    return _pid(settings, "pebble") is not None and _pid(settings, "challtestsrv") is not None
+    return pid(settings, "pebble") is not None and pid(settings, "challtestsrv") is not None
 
 
 def _write_config(settings: Settings) -> Path:
@@ -135,23 +134,23 @@ def start(settings: Settings) -> None:
 
 def stop(settings: Settings) -> None:
     for name in ("pebble", "challtestsrv"):
-        pid = _pid(settings, name)
-        if pid:
+        running = pid(settings, name)
+        if running:
             try:
-                os.killpg(pid, signal.SIGTERM)
+                os.killpg(running, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             for _ in range(100):
-                if _pid(settings, name) is None:
+                if pid(settings, name) is None:
                     break
                 try:  # reap if it is our child
-                    os.waitpid(pid, os.WNOHANG)
+                    os.waitpid(running, os.WNOHANG)
                 except ChildProcessError:
                     pass
                 time.sleep(0.05)
             else:
                 try:
-                    os.killpg(pid, signal.SIGKILL)
+                    os.killpg(running, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
         _pidfile(settings, name).unlink(missing_ok=True)

@@ -311,7 +311,7 @@ def lab_processes(settings: Settings) -> dict[str, list[int]]:
     from .sim import control
 
     mail = tree(postfix.master_pid(settings)) + tree(control._pid(settings))
-    ca = tree(acme._pid(settings, "pebble")) + tree(acme._pid(settings, "challtestsrv"))
+    ca = tree(acme.pid(settings, "pebble")) + tree(acme.pid(settings, "challtestsrv"))
     return {"mail": sorted(set(mail)), "ca": sorted(set(ca))}
 
 

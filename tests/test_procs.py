@@ -38,3 +38,20 @@ def test_garbage_and_missing_pidfiles(tmp_path) -> None:
     (tmp_path / "g.pid").write_text("not a pid\n")
     assert procs.read_pidfile(tmp_path / "g.pid") is None
     assert procs.read_pidfile(tmp_path / "none.pid") is None
+
+
+def test_a_stale_ca_pid_file_does_not_make_stop_signal_a_stranger(tmp_path) -> None:
+    """acme.stop signals a process group: only after the pid file's process is shown to be the lab's."""
+    from labsim import acme
+    from tests.conftest import make_settings
+
+    s = make_settings("sim")
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        s.run_dir.mkdir(parents=True, exist_ok=True)
+        (s.run_dir / "pebble.pid").write_text(f"{stranger.pid}\n")  # a bare pid, as an old lab wrote it
+        assert acme.pid(s, "pebble") is None and not acme.is_running(s)
+        acme.stop(s)
+        assert stranger.poll() is None, "acme.stop signalled a process that is not the lab's pebble"
+    finally:
+        stranger.kill()
