@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -55,3 +56,4 @@ def test_a_stale_ca_pid_file_does_not_make_stop_signal_a_stranger(tmp_path) -> N
         assert stranger.poll() is None, "acme.stop signalled a process that is not the lab's pebble"
     finally:
         stranger.kill()
+        shutil.rmtree(s.home, ignore_errors=True)
