@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from functools import wraps
 from pathlib import Path
 
 import click
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import acme, lab, mailbox, postfix
+from .clitools import friendly
 from .errors import LabError
 from .settings import Settings
 
@@ -25,24 +25,6 @@ PASS = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_n
 
 def settings() -> Settings:
     return Settings.from_env()
-
-
-def friendly(fn):
-    """Turn a LabError into a clear message and a hint, exit status 1 (no traceback)."""
-
-    @wraps(fn)
-    def wrapper(*a, **kw):
-        try:
-            return fn(*a, **kw)
-        except LabError as e:
-            err.print(f"[bold red]labsim:[/] {e.message}", highlight=False)
-            if e.detail:
-                err.print(e.detail.rstrip(), markup=False, highlight=False)
-            if e.hint:
-                err.print(f"[yellow]Hint:[/] {e.hint}", highlight=False)
-            sys.exit(1)
-
-    return wrapper
 
 
 @click.group()
