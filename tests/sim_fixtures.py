@@ -6,6 +6,7 @@ replies, so the same dialog can be played against the real Postfix and the simul
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -251,3 +252,218 @@ def diff(name: str, want: list[str], got: list[str]) -> str:
         b = got[i] if i < len(got) else "<none>"
         lines.append(f"{'  ' if a == b else '!!'} {a!r:70} | {b!r}")
     return "\n".join(lines)
+
+
+# --- sessions from the SMTP command grammar, for differential testing against the real Postfix ---------
+# A session is a list of JSON-able steps, so a failing one can be kept in tests/corpus/ and replayed:
+#   ["cmd", text]                one command line (CRLF added), one reply
+#   ["raw", text]                bytes as they are (latin-1), one reply (bare LF, no line end ...)
+#   ["pipe", [text, ...]]        several commands in one write (PIPELINING), one reply each
+#   ["data", body]               DATA; the body (ending "\r\n.\r\n" added) only after a 354
+#   ["bdat", chunk, last]        BDAT len(chunk) [LAST]; the chunk only if no early reply (the encrypt gate)
+#   ["starttls"]                 STARTTLS, and the TLS handshake after a 220
+SESSION_TIMEOUT = 3.0
+
+
+def _tls_wrap(sock: socket.socket) -> ssl.SSLSocket:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(sock)
+
+
+def play_session(port: int, steps: list, bdat_wait: float = 0.15) -> list[str]:
+    """Run a generated session; the transcript has ``> step`` and ``< reply`` entries, ``[closed]`` at EOF."""
+    out: list[str] = []
+    sock: socket.socket | ssl.SSLSocket = socket.create_connection(("127.0.0.1", port), timeout=SESSION_TIMEOUT)
+    buf = bytearray()
+
+    def reply(timeout: float = SESSION_TIMEOUT) -> str | None:
+        r = read_reply(sock, buf, timeout)
+        out.append(f"< {r}" if r is not None else "[closed]")
+        return r
+
+    def send(data: bytes) -> bool:
+        try:
+            sock.sendall(data)
+            return True
+        except OSError:
+            out.append("[closed]")
+            return False
+
+    try:
+        if reply() is None:
+            return out
+        for kind, *args in steps:
+            out.append(f"> {kind} {json.dumps(args)[:100]}")
+            if kind in ("cmd", "raw"):
+                data = args[0].encode("latin-1") + (b"\r\n" if kind == "cmd" else b"")
+                if not send(data) or reply() is None:
+                    return out
+            elif kind == "pipe":
+                if not send(b"".join(c.encode("latin-1") + b"\r\n" for c in args[0])):
+                    return out
+                for _ in args[0]:
+                    if reply() is None:
+                        return out
+            elif kind == "data":
+                if not send(b"DATA\r\n"):
+                    return out
+                r = reply()
+                if r is None:
+                    return out
+                if r.startswith("354") and (not send(args[0].encode("latin-1") + b"\r\n.\r\n") or reply() is None):
+                    return out
+            elif kind == "bdat":
+                chunk, last = args[0].encode("latin-1"), args[1]
+                if not send(f"BDAT {len(chunk)}{' LAST' if last else ''}\r\n".encode()):
+                    return out
+                early = read_reply(sock, buf, bdat_wait)
+                if early is not None:
+                    out.append(f"< {early}")
+                    continue
+                if not send(chunk) or reply() is None:
+                    return out
+            elif kind == "starttls":
+                if not send(b"STARTTLS\r\n"):
+                    return out
+                r = reply()
+                if r is None:
+                    return out
+                if r.startswith("220"):
+                    try:
+                        sock = _tls_wrap(sock)
+                    except (ssl.SSLError, OSError) as e:
+                        out.append(f"[TLS failed {type(e).__name__}]")
+                        return out
+                    buf.clear()
+                    out.append(f"[TLS {sock.version()}]")
+            else:
+                raise ValueError(f"unknown step {kind!r}")
+    finally:
+        sock.close()
+    return out
+
+
+def session_strategy():
+    """A hypothesis strategy of sessions from the command grammar (see ``play_session`` for the steps)."""
+    from hypothesis import strategies as st
+
+    local = "student@lab.itpro.tv"
+    addresses = st.sampled_from([
+        f"<{local}>", "<Student@LAB.ITPRO.TV>", "<b@remote.example>", "<postmaster>", "<student>", "<>",
+        local, "<a b@x>", "<bad", '<"q u"@lab.itpro.tv>', "<x@lab.itpro.tv.>", "<@route:x@remote.example>",
+    ])
+    senders = st.sampled_from(["<>", "<alice@example.org>", "<bad", "alice@example.org", "<a@b>"])
+    mail_params = st.lists(st.sampled_from(["SIZE=100", "SIZE=99999999999", "SIZE=abc", "BODY=8BITMIME",
+                                            "BODY=7BIT", "BODY=BINARYMIME", "SMTPUTF8", "FOO=1", "RET=HDRS",
+                                            "ENVID=x", "AUTH=<>"]), max_size=2)
+    rcpt_params = st.lists(st.sampled_from(["NOTIFY=NEVER", "ORCPT=rfc822;x@y", "FOO=bar"]), max_size=1)
+    verb_case = st.sampled_from([str.upper, str.lower, str.title])
+
+    def mail(case, sender, params):
+        return ["cmd", " ".join([case("MAIL") + " FROM:" + sender, *params])]
+
+    def rcpt(case, address, params):
+        return ["cmd", " ".join([case("RCPT") + " TO:" + address, *params])]
+
+    line = st.sampled_from(["Subject: generated", "From: <a@b>", "", "hello", ".dot", "..two dots", "x" * 1100,
+                            "tab\there", "caf\xe9", "Message-Id: <gen@client.example>", " folded"])
+    ending = st.sampled_from(["\r\n", "\r\n", "\r\n", "\n"])
+    body = st.lists(st.tuples(line, ending), max_size=6).map(lambda ls: "".join(a + b for a, b in ls))
+    chunk = st.lists(st.tuples(line, ending), min_size=0, max_size=3).map(lambda ls: "".join(a + b for a, b in ls))
+
+    simple = st.one_of(
+        st.builds(lambda c, h: ["cmd", f"{c('EHLO')} {h}".strip()], verb_case, st.sampled_from(["client.example", "", "[127.0.0.1]"])),
+        st.builds(lambda c, h: ["cmd", f"{c('HELO')} {h}".strip()], verb_case, st.sampled_from(["client.example", ""])),
+        st.builds(mail, verb_case, senders, mail_params),
+        st.builds(rcpt, verb_case, addresses, rcpt_params),
+        st.sampled_from([["cmd", "RSET"], ["cmd", "RSET x"], ["cmd", "NOOP"], ["cmd", "NOOP hello"],
+                         ["cmd", "VRFY student"], ["cmd", "VRFY <b@remote.example>"], ["cmd", "VRFY"],
+                         ["cmd", "ETRN lab.itpro.tv"], ["cmd", "ETRN"], ["cmd", "XCLIENT NAME=x"], ["cmd", "XCLIENT"],
+                         ["cmd", "XFORWARD NAME=x"], ["cmd", "XFORWARD"], ["cmd", "AUTH PLAIN AGVhAGU="],
+                         ["cmd", "AUTH"], ["cmd", "EXPN x"], ["cmd", "HELP"], ["cmd", "FOO bar"], ["cmd", ""],
+                         ["cmd", "DATA x"], ["cmd", "STARTTLS x"], ["cmd", "NOOP " + "y" * 3000],
+                         ["cmd", "MAIL FROM:<" + "a" * 3000 + "@b>"], ["raw", "NOOP\n"], ["raw", "RSET\r\r\n"],
+                         ["cmd", "BDAT"], ["cmd", "BDAT x"], ["cmd", "BDAT 1 MORE"], ["cmd", " NOOP"],
+                         ["cmd", "MAIL  FROM:<a@b>"], ["cmd", "RCPT TO: <student@lab.itpro.tv>"]]),
+    )
+    steps = st.one_of(
+        simple, simple, simple,
+        st.builds(lambda b: ["data", b], body),
+        st.builds(lambda c, last: ["bdat", c, last], chunk, st.booleans()),
+        st.just(["starttls"]),
+        st.lists(st.sampled_from(["NOOP", "RSET", "MAIL FROM:<a@b>", f"RCPT TO:<{local}>", "VRFY student",
+                                  "RCPT TO:<b@remote.example>"]), min_size=2, max_size=4).map(lambda cs: ["pipe", cs]),
+    )
+    opening = st.sampled_from([[["cmd", "EHLO client.example"]], [["cmd", "HELO client.example"]], [],
+                               [["cmd", "EHLO client.example"], ["starttls"], ["cmd", "EHLO client.example"]]])
+    transaction = st.builds(
+        lambda s, r, d: [["cmd", f"MAIL FROM:{s}"], ["cmd", f"RCPT TO:{r}"], d], senders, addresses,
+        st.one_of(st.builds(lambda b: ["data", b], body),
+                  st.builds(lambda a, b: [["bdat", a, False], ["bdat", b, True]], chunk, chunk)))
+
+    def flatten(parts):
+        out = []
+        for p in parts:
+            if p and isinstance(p[0], list):
+                out.extend(flatten(p))
+            else:
+                out.append(p)
+        return out
+
+    body_steps = st.lists(st.one_of(steps, steps, transaction), min_size=1, max_size=7)
+    return st.builds(lambda o, b, q: flatten([*o, *b, *q]), opening, body_steps,
+                     st.sampled_from([[["cmd", "QUIT"]], []]))
+
+
+def normalise_session(transcript: list[str]) -> list[str]:
+    return [QUEUE_ID.sub("<QID>", line) for line in transcript]
+
+
+def smtpd_log_lines(text: str) -> list[str]:
+    from labsim.sim.known_differences import PROCESS_START_LINES
+
+    """The smtpd lines, then the cleanup lines, of a stretch of lab log (no stamps, pids, queue ids)."""
+    from labsim.sim.known_differences import PROCESS_START_LINES
+
+    out = []
+    matches = [m for m in (re.match(r"\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postfix/(smtpd|cleanup)\[\d+\]: (.*)", line)
+                           for line in text.splitlines()) if m]
+    ours = {q for m in matches if m.group(1) == "smtpd" for q in QUEUE_ID.findall(m.group(2))}
+    for m in matches:
+        if m.group(1) == "cleanup" and not set(QUEUE_ID.findall(m.group(2))) & ours:
+            continue  # another message's (a bounce, a notice to the postmaster): not this session's
+        if PROCESS_START_LINES.match(m.group(2)):
+            continue  # a new smtpd process's start-up warnings: not per session (known_differences)
+        text = re.sub(r"<\d{14}\.", "<STAMP.", QUEUE_ID.sub("<QID>", m.group(2)))  # an added Message-Id
+        out.append(f"{m.group(1)}: {text}")
+    # smtpd and cleanup are separate processes writing when they get to it: compare each one's lines in
+    # order, not how the two interleave
+    return [ln for ln in out if ln.startswith("smtpd:")] + [ln for ln in out if ln.startswith("cleanup:")]
+
+
+def _log_since(settings: Settings, mark: int) -> str:
+    with open(settings.log_file, "rb") as f:
+        f.seek(mark)
+        return f.read().decode("utf-8", errors="replace")
+
+
+def run_both(pair: "Pair", steps: list, logs: bool = True) -> dict[str, tuple[list[str], list[str]]]:
+    """One generated session against the real Postfix and the simulator: {backend: (replies, log lines)}."""
+    out = {}
+    for name, s in (("postfix", pair.real), ("sim", pair.sim)):
+        mark = s.log_file.stat().st_size
+        transcript = normalise_session(play_session(s.smtp_port, steps))
+        lines: list[str] = []
+        if logs:
+            deadline = time.monotonic() + 3
+            text = ""
+            while time.monotonic() < deadline:
+                text = _log_since(s, mark)
+                if "disconnect from" in text:
+                    break
+                time.sleep(0.01)
+            lines = smtpd_log_lines(text)
+        out[name] = (transcript, lines)
+    return out

@@ -18,6 +18,9 @@ ALLOWED_BEFORE_TLS = frozenset({"HELO", "EHLO", "STARTTLS", "NOOP", "QUIT", "XCL
 EHLO_KEYWORDS = ("PIPELINING", "SIZE", "VRFY", "ETRN", "STARTTLS", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN",
                  "SMTPUTF8", "CHUNKING")
 
+#: Commands that must end a PIPELINING group (SMTPD_CMD_FLAG_LAST); before EHLO, every command must.
+LAST_IN_GROUP = frozenset({"HELO", "EHLO", "DATA", "NOOP", "VRFY"})
+
 #: The order of commands in the ``disconnect from ... ehlo=1 ... commands=N`` log line.
 LOG_ORDER = ("helo", "ehlo", "xclient", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset",
              "noop", "vrfy", "etrn", "quit", "unknown")
@@ -39,6 +42,8 @@ SYNTAX_BDAT = "521 5.5.4 Syntax: BDAT count [LAST]"  # and smtpd hangs up (a 521
 BDAT_NULL = "551 5.7.1 Null BDAT request"
 BDAT_DISCARDED = "551 5.0.0 Discarded {size} bytes after earlier error"
 BDAT_TOO_BIG = "552 5.3.4 Chunk exceeds message size limit"
+MAIL_AFTER_BDAT = "503 5.5.1 Error: MAIL after BDAT"
+RCPT_AFTER_BDAT = "503 5.5.1 Error: RCPT after BDAT"
 DATA_AFTER_BDAT = "503 5.5.1 Error: DATA after BDAT"
 NO_VALID_RECIPIENTS = "554 5.5.1 Error: no valid recipients"
 MAIL_IN_PROGRESS = "503 5.5.1 Error: MAIL transaction in progress"
@@ -79,6 +84,7 @@ NESTED_MAIL = "503 5.5.1 Error: nested MAIL command"
 NEED_MAIL = "503 5.5.1 Error: need MAIL command"
 NEED_RCPT = "503 5.5.1 Error: need RCPT command"
 AUTH_NOT_ENABLED = "503 5.5.1 Error: authentication not enabled"
+ETRN_IN_TRANSACTION = "503 Error: MAIL transaction in progress"
 ETRN_UNAVAILABLE = "459 <{domain}>: service unavailable"
 
 RELAY_DEFERRED = "454 4.7.1 <{address}>: Relay access denied"  # defer_unauth_destination
@@ -88,6 +94,7 @@ SERVER_ERROR = "451 4.3.5 Server configuration error"  # a restriction that cann
 REJECT_ALL = "554 5.7.1 <{address}>: Recipient address rejected: Access denied"  # reject
 DEFER_ALL = "450 4.3.2 <{address}>: Recipient address rejected: Try again later"  # defer
 DEFER_IF_PERMIT = "450 4.7.0 <{address}>: Recipient address rejected: defer_if_permit requested"
+ERROR_TRANSPORT = "550 5.1.1 <{address}>: Recipient address rejected: {text}"  # an error: transport
 CHECK_RELAY_REJECTED = "554 5.7.1 <{address}>: Recipient address rejected: Relay access denied"
 DATA_TOO_BIG = "552 5.3.4 Error: message file too big"
 
@@ -99,10 +106,13 @@ LOG_TIMEOUT = "timeout after {command} from {client}"
 LOG_TOO_MANY_ERRORS = "too many errors after {command} from {client}"
 LOG_TLS = "{kind} TLS connection established from {client}: {summary}"
 LOG_TLS_ACCEPT_ERROR = "SSL_accept error from {client}: -1"
-LOG_REJECT = "{queue_id}: reject: {command} from {client}: {reply}; from=<{sender}> to=<{recipient}> proto={proto} helo=<{helo}>"
+LOG_REJECT = "{queue_id}: reject: {command} from {client}: {reply};"  # then from=<> to=<> proto= helo=<>
 LOG_BDAT_SYNTAX = "warning: {queue_id}: malformed BDAT command syntax from {client}: {line}"
 LOG_BDAT_NULL = "warning: {queue_id}: null BDAT request from {client}"
 LOG_BDAT_TOO_BIG = "warning: {queue_id}: BDAT request from {client} exceeds message size limit"
+LOG_LONG_REQUEST = "warning: {client}: request longer than {limit}: {head}..."
+LOG_ILLEGAL_ADDRESS = "warning: Illegal address syntax from {client} in {command} command: {text}"
+LOG_ETRN_REJECT = "warning: reject: ETRN {domain}... from {client}"
 LOG_CLIENT = "{queue_id}: client={client}"
 LOG_PIPELINING = "improper command pipelining after {command} from {client}: {rest}"
 LOG_FORBIDDEN = "warning: non-SMTP command from {client}: {line}"

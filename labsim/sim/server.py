@@ -1,23 +1,39 @@
-"""The simulated Postfix 3.7 smtpd: aiosmtpd, extended where Postfix behaves differently.
+"""The simulated Postfix 3.7 smtpd: aiosmtpd (pinned ``~=1.4.6``), extended where Postfix behaves differently.
 
 What comes from aiosmtpd unchanged: the asyncio protocol, the STARTTLS upgrade (``SMTP.smtp_STARTTLS``'s
 machinery, including 1.4.6's fix that discards plaintext pipelined behind STARTTLS, CVE-2024-34083),
 HELO/EHLO argument checks, idle timeouts, connection teardown.
 
-The difference from aiosmtpd, as a list (texts and rules are data in ``replies.py``):
+aiosmtpd's private names the simulator touches (``tests/test_sim_aiosmtpd.py`` fails, naming the one, if an
+upgrade changes any of them); no public hook does these jobs:
 
-1. ``_handle_client``: Postfix's command loop: lines end at LF (a CR before it is dropped), commands
-   longer than ``line_length_limit`` are cut there, verbs are split on any whitespace, the ``encrypt``
-   gate uses ``replies.ALLOWED_BEFORE_TLS``, ``smtpd_hard_error_limit`` ends the session with 421, and
-   every session ends with Postfix's ``disconnect from ... commands=N`` log line.
-2. ``smtp_STARTTLS``: level ``none`` (502), TLS already active (554), unusable certificate (454), then
+- ``_handle_client`` (replaced): Postfix's command loop: lines end at LF (a CR before it is dropped),
+  commands longer than ``line_length_limit`` are cut there (with smtpd's ``request longer than`` warning),
+  verbs split on any whitespace, the ``encrypt`` gate with ``replies.ALLOWED_BEFORE_TLS`` (smtpd's
+  SMTPD_CMD_FLAG_PRE_TLS), ``improper command pipelining``, ``smtpd_hard_error_limit`` (421), 521 hang-ups
+  and Postfix's ``disconnect from ... commands=N`` log line. aiosmtpd's loop has none of these.
+- ``_set_rset_state`` and ``_set_post_data_state`` (extended): Postfix's mail_reset also forgets SIZE=,
+  the queue id and every BDAT chunk (RSET, STARTTLS, HELO/EHLO, after a message, after an error).
+- ``_timeout_cb`` (extended): Postfix's ``421 4.4.2 ... timeout exceeded`` and its log line first.
+- ``_reset_timeout``, ``_call_handler_hook`` (called), and the attributes ``_tls_protocol``,
+  ``_original_transport``, ``_smtp_methods``, ``_reader`` (read; ``_reader._buffer`` for pipelining).
+
+The differences from aiosmtpd's own commands (texts and rules are data in ``replies.py``):
+
+1. ``smtp_STARTTLS``: level ``none`` (502), TLS already active (554), unusable certificate (454), then
    aiosmtpd's upgrade; the session starts over afterwards (RFC 3207), as in Postfix.
-3. ``smtp_MAIL``, ``smtp_RCPT``, ``smtp_VRFY``: Postfix's address and parameter syntax and replies.
-4. ``smtp_DATA``: Postfix's reading of the message, including bare-LF handling and
+2. ``smtp_MAIL``, ``smtp_RCPT``, ``smtp_VRFY``: Postfix's address and parameter syntax, replies and
+   reject log lines; recipients go through ``restrictions.py`` (smtpd_check_rcpt), then the transport.
+3. ``smtp_DATA``: Postfix's reading of the message, including bare-LF handling and
    ``smtpd_forbid_bare_newline`` (SMTP smuggling, CVE-2023-51764), and its size limit.
-5. ``smtp_RSET``, ``smtp_QUIT``, ``smtp_ETRN``, ``smtp_AUTH``, ``smtp_XCLIENT``, ``smtp_BDAT``: Postfix's replies.
+4. ``smtp_BDAT``: smtpd.c's bdat_cmd (chunk replies, ``Ok: N bytes queued as``, size limit, the error
+   state that discards chunks until LAST or RSET, 521 on bad syntax).
+5. ``smtp_RSET``, ``smtp_QUIT``, ``smtp_ETRN``, ``smtp_AUTH``, ``smtp_XCLIENT``, ``smtp_XFORWARD``: Postfix's replies.
 6. Handler hooks (``PostfixHandler``): ``handle_EHLO`` (keywords in Postfix's order), ``handle_HELO``,
-   ``handle_NOOP``, ``handle_RCPT`` (relay control), ``handle_DATA`` (queue id, delivery, logs).
+   ``handle_NOOP``, ``handle_RCPT`` (relay control, never open), ``handle_DATA`` (queue id, delivery, logs).
+7. A main.cf smtpd would die on (``SimConfig.fatal``): no session at all (``HeldConnection``, ``Throttle``).
+
+Where the simulator still differs from Postfix, and why: ``known_differences.py`` (the one list).
 """
 
 from __future__ import annotations
@@ -74,18 +90,37 @@ def split_address(text: str) -> tuple[str | None, list[str]]:
     unquoted = re.sub(r'"[^"]*"', "", address)
     if any(c.isspace() for c in unquoted):
         return None, []
+    if address.startswith("@") and ":" in address:  # a source route (@a,@b:user@c): Postfix drops it
+        address = address.partition(":")[2]
     return address, rest.split()
+
+
+def escape(data: bytes) -> str:
+    """Postfix's escape(3): C escapes for control characters, octal for other bytes outside ASCII."""
+    named = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 92: "\\\\"}
+    return "".join(named.get(b) or (chr(b) if 32 <= b < 127 else f"\\{b:03o}") for b in data)
+
+
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+
+
+def message_id_of(content: bytes, qid: str, myhostname: str, now: float | None = None) -> str:
+    """The Message-Id cleanup logs: the message's own, else the one it adds (``<stamp.qid@host>``)."""
+    stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(now))
+    return header_value(content, b"message-id") or f"<{stamp}.{qid}@{myhostname}>"
 
 
 def header_value(content: bytes, name: bytes) -> str | None:
     """The value of the first ``name:`` header of a message (what cleanup logs as ``message-id=``)."""
     for line in content.split(b"\n"):
         line = line.rstrip(b"\r")
-        if not line:
-            return None  # end of the headers
-        key, colon, value = line.partition(b":")
-        if colon and key.strip().lower() == name:
-            return value.strip().decode("utf-8", errors="backslashreplace")
+        if line[:1] in (b" ", b"\t"):
+            continue  # a folded header line
+        m = re.match(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)", line)
+        if not m:
+            return None  # the end of the headers (an empty line, or body text)
+        if m.group(1).lower() == name:
+            return m.group(2).strip().decode("utf-8", errors="backslashreplace")
     return None
 
 
@@ -137,12 +172,21 @@ class PostfixHandler:
         refused = restrictions.check_recipient(first, second, self.conf.restriction_classes, request)
         for line in request.warnings:
             self.log.smtpd(line)
-        return refused or replies.RCPT_OK
+        if refused:
+            return refused
+        # Then the recipient's transport: an error: transport refuses at RCPT (check_rcpt_maps).
+        kind = delivery.route(target, self.conf)
+        if kind in ("foreign", "relay") and self.conf.source is not None and address.lower() != "postmaster":
+            transport = self.conf.source.get("default_transport" if kind == "foreign" else "relay_transport").strip()
+            name, _, text = transport.partition(":")
+            if name == "error":
+                return replies.ERROR_TRANSPORT.format(address=address, text=text)
+        return replies.RCPT_OK
 
     async def handle_DATA(self, server: "PostfixSMTP", session: Session, envelope: Envelope) -> str:
         qid = server.queue_id or delivery.queue_id()
         now = time.time()
-        proto = ("ESMTP" if session.extended_smtp else "SMTP") + ("S" if server.tls_active else "")
+        proto = server.protocol + ("S" if server.tls_active else "")
         recipients = [delivery.canonical(r, self.conf) for r in envelope.rcpt_tos]
         received = delivery.received_header(
             self.conf, session.host_name, server.client_name, server.client_addr, proto, qid, recipients,
@@ -150,9 +194,8 @@ class PostfixHandler:
         )
         content = envelope.original_content or b""
         sender = envelope.mail_from or ""
-        message_id = header_value(content, b"message-id") or (
-            f"<{time.strftime('%Y%m%d%H%M%S', time.localtime(now))}.{qid}@{self.conf.myhostname}>")
-        self.log.log("cleanup", f"{qid}: message-id={message_id}")
+        if not server.bdat_mid_logged:
+            self.log.log("cleanup", f"{qid}: message-id={message_id_of(content, qid, self.conf.myhostname, now)}")
         self.log.log("qmgr", f"{qid}: from=<{sender}>, size={len(content) + len(received) + 100}, nrcpt={len(recipients)} (queue active)")
         for rcpt in recipients:
             text = delivery.compose(content, sender, rcpt, received, self.conf, qid, now)
@@ -204,6 +247,8 @@ class PostfixSMTP(SMTP):
         self.tls_info: delivery.TLSInfo | None = None
         self._ended = False
         self.hang_up = False  # set by a command whose reply (421/521) ends the session
+        self.ill_pipelining = False  # "improper command pipelining" is logged once a session
+        self.protocol = "SMTP"  # EHLO makes it ESMTP; HELO does not downgrade it (smtpd.c); STARTTLS keeps it
         self._set_rset_state()
 
     # --- plumbing ------------------------------------------------------------------------------------
@@ -237,11 +282,13 @@ class PostfixSMTP(SMTP):
         self.bdat_partial = b""
         self.bdat_size = 0
         self.bdat_error = False
+        self.bdat_mid_logged = False
 
     def _set_post_data_state(self) -> None:
         super()._set_post_data_state()
         self.bdat_state = "none"
         self.bdat_lines, self.bdat_partial, self.bdat_size, self.bdat_error = [], b"", 0, False
+        self.bdat_mid_logged = False
 
     def _count(self, command: str, ok: bool) -> None:
         entry = self.counts.setdefault(command.lower(), [0, 0])
@@ -264,6 +311,8 @@ class PostfixSMTP(SMTP):
         if self._ended:
             return
         self._ended = True
+        if why == replies.LOG_LOST and self.last_command == "END-OF-MESSAGE":
+            why = None  # smtpd does not log a client that leaves right after a message
         if why:
             self.maillog.smtpd(why.format(command=self.last_command, client=self.client))
         self.maillog.smtpd(self._disconnect_line())
@@ -296,6 +345,9 @@ class PostfixSMTP(SMTP):
                     await self._reader.readexactly(more.consumed)
                 except asyncio.IncompleteReadError:
                     break
+        if b"\n" not in line[:limit]:  # smtpd_chat_query_limit: no line end within the limit
+            head = "".join(chr(b) if 32 <= b < 127 else "?" for b in line[:limit])
+            self.maillog.smtpd(replies.LOG_LONG_REQUEST.format(client=self.client, limit=limit, head=head[:30]))
         return line[:limit]
 
     async def _data_line(self) -> bytes | None:
@@ -337,10 +389,10 @@ class PostfixSMTP(SMTP):
                     verb, _, rest = verb.partition("\t")
                     arg = f"{rest} {arg}".strip()
                 command = verb.upper()
-                if not verb:
-                    ok = False
-                    self.last_command = "UNKNOWN"
+                if not verb:  # before the command lookup in smtpd: not counted, "after X" unchanged
+                    self.errors += 1
                     await self.push(replies.BAD_SYNTAX)
+                    continue
                 elif command not in KNOWN_COMMANDS and (
                     command in self.conf.forbidden_words
                     or any(p.search(line.strip()) for p in self.conf.forbidden_patterns)
@@ -359,11 +411,11 @@ class PostfixSMTP(SMTP):
                     await self.push(replies.UNKNOWN_COMMAND)
                     command = "UNKNOWN"
                 elif self.conf.level == "encrypt" and not self.tls_active and command not in replies.ALLOWED_BEFORE_TLS:
-                    ok = False
-                    self.last_command = command
+                    ok = False  # refused before smtpd notes the command as where it is ("after EHLO" stays)
                     await self.push(replies.MUST_STARTTLS)
                 else:
                     self.last_command = command
+                    self._check_pipelining(command)
                     ok = bool(await self._smtp_methods[command](arg.strip() or None))
                 self._count(command, ok)
                 if not ok:
@@ -385,6 +437,30 @@ class PostfixSMTP(SMTP):
         if self.transport is not None:
             self.transport.close()
 
+    def _log_reject(self, command: str, reply: str, recipient: str | None, sender: str | None = None) -> None:
+        """log_whatsup: ``NOQUEUE: reject: RCPT from c: reply; from=<s> to=<r> proto=ESMTP helo=<h>``."""
+        line = replies.LOG_REJECT.format(queue_id=self.queue_id or "NOQUEUE", command=command, client=self.client,
+                                         reply=reply)
+        sender = self.envelope.mail_from if sender is None else sender
+        if sender is not None:
+            line += f" from=<{sender}>"
+        if recipient is not None:
+            line += f" to=<{recipient}>"
+        line += " proto=" + self.protocol
+        if self.session.host_name:
+            line += f" helo=<{self.session.host_name}>"
+        self.maillog.smtpd(line)
+
+    def _check_pipelining(self, command: str) -> None:
+        """smtpd_flag_ill_pipelining: more input already waiting after a command that must end a group."""
+        if self.ill_pipelining or (self.protocol == "ESMTP" and command not in replies.LAST_IN_GROUP):
+            return
+        waiting = bytes(self._reader._buffer[:100])  # aiosmtpd's StreamReader buffer (guarded by a test)
+        if waiting:
+            self.ill_pipelining = True
+            self.maillog.smtpd(replies.LOG_PIPELINING.format(command=command, client=self.client,
+                                                             rest=escape(waiting)))
+
     # --- commands -------------------------------------------------------------------------------------
     async def smtp_HELO(self, hostname: str | None) -> bool:
         await super().smtp_HELO(hostname or "")
@@ -394,6 +470,8 @@ class PostfixSMTP(SMTP):
     async def smtp_EHLO(self, hostname: str | None) -> bool:
         await super().smtp_EHLO(hostname or "")
         self.queue_id = None
+        if hostname:
+            self.protocol = "ESMTP"
         return bool(hostname)
 
     async def smtp_NOOP(self, arg: str | None) -> bool:
@@ -450,6 +528,9 @@ class PostfixSMTP(SMTP):
         if self.envelope.mail_from is not None:
             await self.push(replies.NESTED_MAIL)
             return False
+        if self.bdat_state != "none":
+            await self.push(replies.MAIL_AFTER_BDAT)
+            return False
         m = re.match(r"FROM:", arg or "", re.IGNORECASE)
         rest = (arg or "")[m.end():] if m else ""
         if not m or not rest.strip():
@@ -473,6 +554,7 @@ class PostfixSMTP(SMTP):
                 await self.push(replies.UNSUPPORTED_OPTION.format(option=param))
                 return False
         if self.conf.message_size_limit and self.msg_size > self.conf.message_size_limit:
+            self._log_reject("MAIL", replies.TOO_BIG, None, sender=address)
             await self.push(replies.TOO_BIG)
             return False
         self.envelope.mail_from = address
@@ -485,12 +567,18 @@ class PostfixSMTP(SMTP):
         if self.envelope.mail_from is None:
             await self.push(replies.NEED_MAIL)
             return False
+        if self.bdat_state != "none":
+            await self.push(replies.RCPT_AFTER_BDAT)
+            return False
         m = re.match(r"TO:", arg or "", re.IGNORECASE)
         rest = (arg or "")[m.end():] if m else ""
         if not m or not rest.strip():
             await self.push(replies.SYNTAX_RCPT)
             return False
         address, params = split_address(rest)
+        text = rest.strip()
+        if address == "" or (address is None and text.startswith("<") and ">" in text):  # seen on 3.7.11
+            self.maillog.smtpd(replies.LOG_ILLEGAL_ADDRESS.format(client=self.client, command="RCPT", text=text))
         if not address:
             await self.push(replies.BAD_RECIPIENT)
             return False
@@ -505,11 +593,7 @@ class PostfixSMTP(SMTP):
                 self.maillog.smtpd(replies.LOG_CLIENT.format(queue_id=self.queue_id, client=self.client))
             self.envelope.rcpt_tos.append(address)
         else:
-            self.maillog.smtpd(replies.LOG_REJECT.format(
-                queue_id=self.queue_id or "NOQUEUE", command="RCPT", client=self.client, reply=status,
-                sender=self.envelope.mail_from, recipient=address,
-                proto="ESMTP" if self.session.extended_smtp else "SMTP", helo=self.session.host_name or "",
-            ))
+            self._log_reject("RCPT", status, address)
         await self.push(status)
         return status.startswith("2")
 
@@ -524,6 +608,8 @@ class PostfixSMTP(SMTP):
         status = await self._call_handler_hook("RCPT", address, [])
         if status.startswith("2"):
             status = replies.VRFY_OK.format(address=arg.strip())
+        else:
+            self._log_reject("VRFY", status, address)
         await self.push(status)
         return status.startswith("2")
 
@@ -564,6 +650,7 @@ class PostfixSMTP(SMTP):
                 continue
             if not too_big:
                 lines.append(line)
+        self.last_command = "END-OF-MESSAGE"
         if too_big:
             self._set_post_data_state()
             self.queue_id = None
@@ -580,7 +667,13 @@ class PostfixSMTP(SMTP):
         return True
 
     async def smtp_ETRN(self, arg: str | None) -> bool:  # difference 5
-        await self.push(replies.ETRN_UNAVAILABLE.format(domain=arg) if arg else replies.SYNTAX_ETRN)
+        if self.envelope.mail_from is not None:
+            await self.push(replies.ETRN_IN_TRANSACTION)
+        elif not arg or len(arg.split()) != 1:
+            await self.push(replies.SYNTAX_ETRN)
+        else:
+            self.maillog.smtpd(replies.LOG_ETRN_REJECT.format(domain=arg[:100], client=self.client))
+            await self.push(replies.ETRN_UNAVAILABLE.format(domain=arg))
         return False
 
     async def smtp_AUTH(self, arg: str | None) -> bool:
@@ -654,15 +747,24 @@ class PostfixSMTP(SMTP):
                 continue
             self.bdat_size += len(line) + 2
             self.bdat_lines.append(line)
+            if not self.bdat_mid_logged and line[:1] not in (b" ", b"\t") and not _HEADER_LINE.match(line):
+                # cleanup has the whole header section now: it logs the message-id (or the one it adds)
+                # even if a later chunk is refused (seen on 3.7.11)
+                self.bdat_mid_logged = True
+                self.maillog.log("cleanup", f"{self.queue_id}: message-id=" + message_id_of(
+                    b"\r\n".join(self.bdat_lines), self.queue_id or "", self.conf.myhostname))
         if not last and not self.bdat_error:
             await self.push(replies.BDAT_CHUNK.format(size=size))
             return True
         if self.bdat_error:
+            if last:
+                self.last_command = "END-OF-MESSAGE"
             self._set_rset_state()
             await self.push(replies.DATA_TOO_BIG)
             if not last:
                 self.bdat_state = "error"
             return False
+        self.last_command = "END-OF-MESSAGE"
         self.envelope.original_content = b"".join(line + b"\r\n" for line in self.bdat_lines)
         self.envelope.content = self.envelope.original_content
         size_total = self.bdat_size

@@ -1,0 +1,76 @@
+"""Differential testing: generated SMTP sessions against the real Postfix 3.7.11 and the simulator.
+
+Sessions come from the command grammar (``tests.sim_fixtures.session_strategy``: EHLO/HELO, MAIL/RCPT with
+and without parameters, DATA with dot-stuffing, bare LF and long lines, BDAT, RSET, NOOP, VRFY, ETRN,
+XCLIENT/XFORWARD, AUTH, STARTTLS with the handshake, pipelining, malformed lines); configurations come from
+a matrix (TLS level, certificate state, relay settings, size limit, ``smtpd_forbid_bare_newline``). Each
+session runs on both with the same main.cf; the replies and the smtpd/cleanup log lines must be equal
+(queue ids, stamps and pids normalised). What is known to differ is in ``labsim/sim/known_differences.py``
+and kept out of the generator there; failing examples are kept in ``tests/corpus/`` and replayed by
+``test_corpus_replays``. CI budget: ``SIM_DIFF_EXAMPLES`` sessions per configuration (default 30, ten
+configurations: about 300 sessions); ``bench/bench_sim_differential.py`` runs a long one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings
+
+from labsim.sim import known_differences
+from tests.sim_fixtures import Pair, diff, run_both, session_strategy
+
+pytestmark = [pytest.mark.postfix, pytest.mark.timeout(600)]
+
+if shutil.which("postfix") is None:
+    pytest.skip("the real Postfix is not installed", allow_module_level=True)
+
+CORPUS = Path(__file__).parent / "corpus"
+EXAMPLES = int(os.environ.get("SIM_DIFF_EXAMPLES", "30"))
+CONFIGS = known_differences.config_matrix(limit=10)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    p = Pair()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def check_session(pair: Pair, config: dict, steps: list) -> None:
+    got = run_both(pair, steps)
+    (want_r, want_l), (sim_r, sim_l) = got["postfix"], got["sim"]
+    example = json.dumps({"config": config, "steps": steps})
+    assert want_r == sim_r, diff("replies", want_r, sim_r) + f"\nexample: {example}"
+    assert want_l == sim_l, diff("smtpd log", want_l, sim_l) + f"\nexample: {example}"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[known_differences.config_id(c) for c in CONFIGS])
+def test_generated_sessions_match_postfix(pair: Pair, config: dict) -> None:
+    pair.configure(**config)
+
+    @hsettings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+               suppress_health_check=list(HealthCheck))
+    @given(session_strategy().filter(lambda steps: not known_differences.excluded(config, steps)))
+    def sessions(steps: list) -> None:
+        check_session(pair, config, steps)
+
+    sessions()
+
+
+def _corpus() -> list[Path]:
+    return sorted(CORPUS.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", _corpus(), ids=[p.stem for p in _corpus()])
+def test_corpus_replays(pair: Pair, path: Path) -> None:
+    """Every difference found once (fixed since) stays fixed."""
+    case = json.loads(path.read_text())
+    pair.configure(**case["config"])
+    check_session(pair, case["config"], case["steps"])

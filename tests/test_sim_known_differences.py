@@ -1,0 +1,90 @@
+"""Each difference listed in labsim/sim/known_differences.py still differs exactly as described.
+
+If the simulator is fixed (or Postfix changes), the pin fails and the entry must leave the list; if a new
+entry has no pin here, ``test_every_difference_is_pinned`` fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from labsim.sim import known_differences
+from tests.sim_fixtures import Pair, play_session, wait_for_log
+
+pytestmark = [pytest.mark.postfix, pytest.mark.timeout(300)]
+
+if shutil.which("postfix") is None:
+    pytest.skip("the real Postfix is not installed", allow_module_level=True)
+
+RCPT = "student@lab.itpro.tv"
+
+
+@pytest.fixture(scope="module")
+def pair():
+    p = Pair()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+
+
+def pin_soft_error_sleep(pair: Pair) -> None:
+    pair.configure(smtpd_soft_error_limit="3")
+    steps = [["cmd", "EHLO h"], *[["cmd", "FOO"]] * 5, ["cmd", "QUIT"]]
+    durations = {}
+    for name, s in (("postfix", pair.real), ("sim", pair.sim)):
+        start = time.monotonic()
+        out = play_session(s.smtp_port, steps)
+        durations[name] = time.monotonic() - start
+        assert out.count("< 500 5.5.2 Error: command not recognized") == 5, out
+    pair.configure(smtpd_soft_error_limit="10")
+    assert durations["postfix"] >= 2.0 > durations["sim"], durations  # Postfix sleeps 1 s a reply past 3
+
+
+def pin_size_limit_overhead(pair: Pair) -> None:
+    pair.configure(message_size_limit="2000")
+    steps = [["cmd", "EHLO h"], ["cmd", "MAIL FROM:<>"], ["cmd", f"RCPT TO:<{RCPT}>"], ["data", "x" * 1500],
+             ["cmd", "QUIT"]]
+    try:
+        real = play_session(pair.real.smtp_port, steps)
+        sim = play_session(pair.sim.smtp_port, steps)
+        assert "< 552 5.3.4 Error: message file too big" in real, real
+        assert any(line.startswith("< 250 2.0.0 Ok: queued as") for line in sim), sim
+        assert known_differences._near_size_limit({"message_size_limit": "2000"}, steps)
+    finally:
+        pair.configure(message_size_limit="10240000")
+
+
+def pin_tls_library_problem(pair: Pair) -> None:
+    marks = [s.log_file.stat().st_size for s in (pair.real, pair.sim)]
+    pair.restart(smtpd_tls_cert_file="{ssl}/no-such-cert.pem")
+    try:
+        texts = []
+        for s, mark in zip((pair.real, pair.sim), marks):
+            play_session(s.smtp_port, [["cmd", "QUIT"]])
+            texts.append(wait_for_log(s, "disabling TLS support")[mark:])
+        assert "disabling TLS support" in texts[0] and "disabling TLS support" in texts[1]
+        assert "TLS library problem" in texts[0] and "TLS library problem" not in texts[1]
+    finally:
+        pair.restart(smtpd_tls_cert_file="{ssl}/ssl-cert-snakeoil.pem")
+
+
+PINS = {
+    "soft-error-sleep": pin_soft_error_sleep,
+    "size-limit-overhead": pin_size_limit_overhead,
+    "tls-library-problem": pin_tls_library_problem,
+}
+
+
+def test_every_difference_is_pinned() -> None:
+    assert set(PINS) == {d.name for d in known_differences.DIFFERENCES}
+
+
+@pytest.mark.parametrize("name", list(PINS))
+def test_difference_still_differs(pair: Pair, name: str) -> None:
+    PINS[name](pair)
