@@ -540,6 +540,7 @@ class PostfixSMTP(SMTP):
         if address is None:
             await self.push(replies.BAD_SENDER)
             return False
+        ret_seen = False
         for param in params:
             key, eq, value = param.partition("=")
             key = key.upper()
@@ -550,6 +551,11 @@ class PostfixSMTP(SMTP):
                 self.msg_size = int(value)
             elif key == "BODY" and value.upper() in replies.BODY_TYPES:
                 continue
+            elif key == "RET":
+                if ret_seen or value.upper() not in ("HDRS", "FULL"):  # a second RET, or not HDRS/FULL
+                    await self.push(replies.BAD_RET)
+                    return False
+                ret_seen = True
             elif key not in replies.MAIL_PARAMETERS or key == "BODY":
                 await self.push(replies.UNSUPPORTED_OPTION.format(option=param))
                 return False
