@@ -57,7 +57,7 @@ def main() -> int:
             except Exception as error:  # noqa: BLE001 - hypothesis may raise a group of distinct failures
                 example = re.search(r"\{\"config\".*\}", str(error))
                 found.append(known_differences.config_id(conf))
-                print(f"DIFFERENT {known_differences.config_id(conf)}: {example.group(0)[:300] if example else error}")
+                print(f"DIFFERENT {known_differences.config_id(conf)}: {example.group(0) if example else error}")
                 if args.save and example:
                     path = ROOT / "tests" / "corpus" / f"new-{known_differences.config_id(conf)}.json"
                     path.write_text(json.dumps(json.loads(example.group(0)), indent=1) + "\n")
