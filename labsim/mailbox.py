@@ -46,3 +46,20 @@ def clear(settings: Settings) -> int:
         p.unlink(missing_ok=True)
         n += 1
     return n
+
+
+def find(settings: Settings, text: str, timeout: float = 10.0) -> str | None:
+    """The delivered message (as text) that contains ``text``, waiting at most ``timeout`` seconds; None if
+    none arrives (delivery is asynchronous, so "not delivered" needs a time limit)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for p in files(settings):
+            try:
+                raw = p.read_text(errors="replace")
+            except FileNotFoundError:  # moved from new/ to cur/ meanwhile
+                continue
+            if text in raw:
+                return raw
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)

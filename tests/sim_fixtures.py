@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from labsim.ports import free_ports
 from labsim.settings import Settings
 
@@ -422,13 +424,12 @@ def normalise_session(transcript: list[str]) -> list[str]:
 
 
 def smtpd_log_lines(text: str) -> list[str]:
-    from labsim.sim.known_differences import PROCESS_START_LINES
-
     """The smtpd lines, then the cleanup lines, of a stretch of lab log (no stamps, pids, queue ids)."""
+    from labsim.dates import MASKS
     from labsim.sim.known_differences import PROCESS_START_LINES
 
     out = []
-    matches = [m for m in (re.match(r"\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postfix/(smtpd|cleanup)\[\d+\]: (.*)", line)
+    matches = [m for m in (re.match(MASKS["log"].pattern + r" \S+ postfix/(smtpd|cleanup)\[\d+\]: (.*)", line)
                            for line in text.splitlines()) if m]
     ours = {q for m in matches if m.group(1) == "smtpd" for q in QUEUE_ID.findall(m.group(2))}
     for m in matches:
@@ -467,3 +468,13 @@ def run_both(pair: "Pair", steps: list, logs: bool = True) -> dict[str, tuple[li
             lines = smtpd_log_lines(text)
         out[name] = (transcript, lines)
     return out
+
+
+@pytest.fixture(scope="module", name="pair")
+def pair_fixture():
+    """A real Postfix and the simulator side by side for one module (import this fixture to use it)."""
+    p = Pair()
+    try:
+        yield p
+    finally:
+        p.close()

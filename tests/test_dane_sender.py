@@ -5,7 +5,6 @@ lab Postfix whose certificate the signed TLSA record pins. The log wording is Po
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,14 +35,6 @@ def dlab() -> Iterator[Settings]:
     assert SYSTEM_RESOLV.read_bytes() == before, "the system's /etc/resolv.conf changed"
 
 
-def delivered(s: Settings, text: str, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if any(text in p.read_text(errors="replace") for p in mailbox.files(s)):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
 
 
 def test_the_sender_resolves_through_the_lab_only(dlab: Settings) -> None:
@@ -68,7 +59,7 @@ def test_dane_client_verifies_the_lab_server(dlab: Settings) -> None:
     lines = dane.tls_lines_since(dlab, mark)
     assert any(f"Verified TLS connection established to {dlab.domain}[127.0.0.1]:{dlab.smtp_port}: TLSv1" in ln
                for ln in lines), lines
-    assert delivered(dlab, t)
+    assert mailbox.find(dlab, t)
 
 
 def test_behind_the_stripper_dane_defers_while_may_is_fooled(dlab: Settings) -> None:
@@ -92,7 +83,7 @@ def test_behind_the_stripper_dane_defers_while_may_is_fooled(dlab: Settings) -> 
             m.wait_closed(1)
         assert d.status == "sent", d.line
         assert f"C: pay account 1234 ({u})" in m.text()
-        assert delivered(dlab, u)
+        assert mailbox.find(dlab, u)
     finally:
         dane.configure(dlab, "dane", target_port=dlab.smtp_port)
 
@@ -112,7 +103,7 @@ def test_a_wrong_tlsa_digest_makes_the_client_refuse_and_say_why(dlab: Settings)
         why = f"server certificate verification failed for {dlab.domain}[127.0.0.1]:{dlab.smtp_port}: " \
               "num=65:no matching DANE TLSA records"
         assert why in log, log
-        assert not delivered(dlab, t, timeout=1)
+        assert not mailbox.find(dlab, t, timeout=1)
     finally:
         dns.publish(dlab, dns.default_zone(dlab))
         sender.clear_queue(dlab)

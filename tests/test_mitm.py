@@ -15,7 +15,6 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,17 +85,6 @@ def swaks(s: Settings, body: str, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def delivered(s: Settings, text: str, timeout: float = 10.0) -> str | None:
-    """The delivered message containing ``text``, or None after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for p in mailbox.files(s):
-            raw = p.read_text(errors="replace")
-            if text in raw:
-                return raw
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.1)
 
 
 # --- without a server ---------------------------------------------------------------------------------
@@ -193,7 +181,7 @@ def test_observe_plaintext_session_shows_the_message(lab: Settings) -> None:
     text = m.text()
     assert f"C: secret {t}" in text
     assert "S: 250-STARTTLS" in text  # offered, not used
-    assert delivered(lab, f"secret {t}")
+    assert mailbox.find(lab, f"secret {t}")
     assert f"secret {t}" in transcript_file(lab).read_text()
 
 
@@ -216,7 +204,7 @@ def test_observe_starttls_session_shows_only_the_handshake_and_byte_counts(lab: 
     assert "TLS ClientHello in clear" in text and "TLS ServerHello in clear: TLS 1.3" in text
     enc = [ln for ln in m.lines if ln.session == 1 and ln.text.startswith("encrypted: ")]
     assert enc and int(enc[0].text.split()[1]) > 100
-    assert delivered(lab, f"secret {t}")
+    assert mailbox.find(lab, f"secret {t}")
 
 
 def test_a_client_that_half_closes_still_gets_the_last_reply(lab: Settings) -> None:
@@ -246,8 +234,8 @@ def test_strip_fools_tls_optional_and_tls_required_refuses(lab: Settings) -> Non
     assert f"C: pay {fooled}" in m.text(session=1)
     assert "STRIPPED: deleted '250-STARTTLS'" in m.text(session=1)
     assert "C: MAIL FROM" not in m.text(session=2)
-    assert delivered(lab, f"pay {fooled}")
-    assert delivered(lab, f"pay {careful}", timeout=1.0) is None
+    assert mailbox.find(lab, f"pay {fooled}")
+    assert mailbox.find(lab, f"pay {careful}", timeout=1.0) is None
 
 
 def test_posttls_finger_reports_no_tls_through_the_stripper_at_any_level(lab: Settings) -> None:
@@ -285,7 +273,7 @@ def test_tamper_changes_the_delivered_message(lab: Settings) -> None:
         assert r.returncode == 0, r.stdout + r.stderr
         assert "pay account 1234" in r.stdout  # what the sender believes it sent
         m.wait_closed(1)
-    msg = delivered(lab, f"Invoice {t}")
+    msg = mailbox.find(lab, f"Invoice {t}")
     assert msg is not None
     assert f"Invoice {t}: pay account 6666 today." in msg and "pay account 1234" not in msg
     assert "TAMPERED: " in m.text() and "pay account 6666" in m.text()

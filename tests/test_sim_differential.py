@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings
 
 from labsim.sim import known_differences
+from tests.sim_fixtures import pair_fixture  # noqa: F401  (the 'pair' fixture)
 from tests.sim_fixtures import Pair, diff, run_both, session_strategy
 
 pytestmark = [pytest.mark.postfix, pytest.mark.timeout(600)]
@@ -32,15 +33,6 @@ if shutil.which("postfix") is None:
 CORPUS = Path(__file__).parent / "corpus"
 EXAMPLES = int(os.environ.get("SIM_DIFF_EXAMPLES", "30"))
 CONFIGS = known_differences.config_matrix(limit=10)
-
-
-@pytest.fixture(scope="module")
-def pair():
-    p = Pair()
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def check_session(pair: Pair, config: dict, steps: list) -> None:

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from labsim.sim import known_differences
+from tests.sim_fixtures import pair_fixture  # noqa: F401  (the 'pair' fixture)
 from tests.sim_fixtures import Pair, play_session, wait_for_log
 
 pytestmark = [pytest.mark.postfix, pytest.mark.timeout(300)]
@@ -20,15 +21,6 @@ if shutil.which("postfix") is None:
     pytest.skip("the real Postfix is not installed", allow_module_level=True)
 
 RCPT = "student@lab.itpro.tv"
-
-
-@pytest.fixture(scope="module")
-def pair():
-    p = Pair()
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 

@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from labsim import certs, dates
-from labsim import postfix as real
-from labsim.sim import control
+from labsim import dates
+from tests.sim_fixtures import pair_fixture  # noqa: F401  (the 'pair' fixture)
 from tests.sim_fixtures import TLS, Pair, diff, step, wait_for_log
 
 pytestmark = [pytest.mark.postfix, pytest.mark.timeout(240)]
@@ -73,15 +72,6 @@ SCENARIOS = [
     ("none", "ok"), ("may", "ok"), ("may", "missing"), ("may", "mismatch"),
     ("encrypt", "ok"), ("encrypt", "missing"), ("encrypt", "mismatch"),
 ]
-
-
-@pytest.fixture(scope="module")
-def pair():
-    p = Pair()
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 @pytest.mark.parametrize("level,cert", SCENARIOS, ids=[f"{lv}-{c}" for lv, c in SCENARIOS])
