@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import certs
 from .errors import LabError, MissingPackageError
-from .procs import read_pidfile, write_pidfile
+from .procs import alive, read_pidfile, write_pidfile
 from .ports import require_free, wait_listening
 from .settings import Settings
 
@@ -141,8 +141,8 @@ def stop(settings: Settings) -> None:
             except ProcessLookupError:
                 pass
             for _ in range(100):
-                if pid(settings, name) is None:
-                    break
+                if not alive(running):  # the process itself, not the pid file: an exiting process may
+                    break               # no longer show its command line while it still holds its ports
                 try:  # reap if it is our child
                     os.waitpid(running, os.WNOHANG)
                 except ChildProcessError:
