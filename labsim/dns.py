@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from .errors import LabError, MissingPackageError
 from .ports import require_free
+from .postfix import find  # the one lookup of a command in PATH and the sbin directories
 from .procs import read_pidfile, stop_pidfile
 from .settings import Settings
 
@@ -44,19 +44,8 @@ TOOLS = {
     "dig": "bind9-dnsutils",
     "delv": "bind9-dnsutils",
 }
-SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 ALGORITHM = "ECDSAP256SHA256"  # DNSSEC algorithm 13
 TTL = 60
-
-
-def find(cmd: str) -> str | None:
-    found = shutil.which(cmd)
-    if found:
-        return found
-    for d in SBIN:
-        if (Path(d) / cmd).exists():
-            return str(Path(d) / cmd)
-    return None
 
 
 def installed() -> bool:
