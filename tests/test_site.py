@@ -225,6 +225,27 @@ def _ids(html: str) -> set[str]:
     return set(re.findall(r'\bid="([^"]+)"', html))
 
 
+def test_normalise_git_url():
+    assert sitegen.normalise_git_url("git@github.com:o/n.git") == "https://github.com/o/n"
+    assert sitegen.normalise_git_url("ssh://git@host.example/o/n.git") == "https://host.example/o/n"
+    assert sitegen.normalise_git_url("https://user:pw@host.example/o/n.git/") == "https://host.example/o/n"
+    with pytest.raises(sitegen.SiteDataError):
+        sitegen.normalise_git_url("/srv/git/n.git")
+
+
+def test_repo_url_from_prefers_env_then_origin_then_placeholder(tmp_path: Path):
+    import subprocess
+
+    assert sitegen.repo_url_from({"COURSE_REPO_URL": "https://h.example/o/n/"}, tmp_path, "P") == \
+        ("https://h.example/o/n", "COURSE_REPO_URL")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert sitegen.repo_url_from({}, tmp_path, "P") == ("P", "placeholder")
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", "git@h.example:o/n.git"], check=True)
+    assert sitegen.repo_url_from({}, tmp_path, "P") == ("https://h.example/o/n", "git remote origin")
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "set-url", "origin", "/srv/git/n.git"], check=True)
+    assert sitegen.repo_url_from({}, tmp_path, "P") == ("P", "placeholder")  # a local path links nowhere
+
+
 def test_home_gives_the_repository_and_the_clone_line(site: Path):
     import yaml
 
@@ -234,7 +255,7 @@ def test_home_gives_the_repository_and_the_clone_line(site: Path):
     _Env.add_constructor("!ENV", lambda loader, node: loader.construct_sequence(node)[-1])
     _Env.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
     cfg = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_Env)
-    url = os.environ.get("COURSE_REPO_URL") or cfg["repo_url"]
+    url, _src = sitegen.repo_url_from(dict(os.environ), ROOT, cfg["repo_url"])
     html = (site / "index.html").read_text(encoding="utf-8")
     text = page_text(site / "index.html")
     assert f"git clone {url}" in text and "cd postfix-tls-lab" in text and "make lab" in text

@@ -51,7 +51,16 @@ def _guard(fn, *args):
 def on_config(config, **_kw):
     nbs = _guard(sitegen.notebooks)
     _state["notebooks"] = nbs
-    _state["repo_url"] = config.get("repo_url") or ""
+    url, source = sitegen.repo_url_from(os.environ, sitegen.ROOT, config.get("repo_url") or "")
+    if source == "placeholder":
+        # not a mkdocs warning: `mkdocs build --strict` must still pass on a clone with no origin
+        logging.getLogger("course_site").warning(
+            "course site: no COURSE_REPO_URL and no git remote origin; the home page and header show the "
+            "placeholder address %s", url)
+    else:
+        log.info("course site: repository address %s (from %s)", url, source)
+    config["repo_url"] = url
+    _state["repo_url"] = url
     _state["bank"] = _guard(sitegen.load_site_bank)
     if _state["bank"].sample:
         log.info("course site: the question bank is empty; the quiz pages use the sample bank")

@@ -481,6 +481,48 @@ def objectives_md(bank: SiteBank, pages: dict[str, dict[str, Any]], nbs: list[No
 REPO_PLACEHOLDER_HOST = "example.invalid"
 
 
+def normalise_git_url(url: str) -> str:
+    """A clone address as a browser link: ``git@host:owner/name.git`` / ``ssh://git@host/owner/name.git``
+    -> ``https://host/owner/name``; an http(s) address loses its credentials and ``.git``."""
+    import urllib.parse
+
+    url = url.strip()
+    m = re.fullmatch(r"(?:[^@/\s]+@)?([^:/\s]+):(?!//)/?(.+)", url)  # scp form: [user@]host:path
+    if m and "://" not in url:
+        host, path = m.group(1), m.group(2)
+    else:
+        u = urllib.parse.urlsplit(url)
+        if u.scheme not in ("ssh", "git", "http", "https", "git+ssh") or not u.hostname:
+            raise SiteDataError(f"the git remote address {url!r} is not one the site can link to; "
+                                "set COURSE_REPO_URL=https://... for the build")
+        host = u.hostname + (f":{u.port}" if u.port and u.scheme in ("http", "https") else "")
+        path = u.path.lstrip("/")
+    path = path.rstrip("/").removesuffix(".git")
+    if not path:
+        raise SiteDataError(f"the git remote address {url!r} names no repository; set COURSE_REPO_URL=https://...")
+    return f"https://{host}/{path}"
+
+
+def repo_url_from(env: dict[str, str], root: Path, placeholder: str) -> tuple[str, str]:
+    """The repository's address and where it came from: ``COURSE_REPO_URL`` if set, else this clone's
+    ``git remote get-url origin`` (as https), else the ``.invalid`` placeholder of mkdocs.yml."""
+    import subprocess
+
+    if env.get("COURSE_REPO_URL", "").strip():
+        return env["COURSE_REPO_URL"].strip().rstrip("/"), "COURSE_REPO_URL"
+    try:
+        r = subprocess.run(["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True,
+                           text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        r = None
+    if r is not None and r.returncode == 0 and r.stdout.strip():
+        try:
+            return normalise_git_url(r.stdout), "git remote origin"
+        except SiteDataError:  # e.g. a clone of a local path: nothing a browser can open
+            pass
+    return placeholder, "placeholder"
+
+
 def clone_md(repo_url: str) -> str:
     """The "get the course" block of the home page, from mkdocs.yml's repo_url."""
     url = (repo_url or "").rstrip("/")
