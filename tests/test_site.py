@@ -258,7 +258,7 @@ def test_home_gives_the_repository_and_the_clone_line(site: Path):
     url, _src = sitegen.repo_url_from(dict(os.environ), ROOT, cfg["repo_url"])
     html = (site / "index.html").read_text(encoding="utf-8")
     text = page_text(site / "index.html")
-    assert f"git clone {url}" in text and "cd postfix-tls-lab" in text and "make lab" in text
+    assert f"git clone {url}" in text and "cd postfix-tls-lab" in text and "make lab" in text and "make test" in text
     assert f'href="{url}"' in html and 'class="md-source"' in html  # the repository link in the header
     assert "https://www.lpi.org/our-certifications/exam-202-objectives/" in html
     assert "Prerequisites" in text

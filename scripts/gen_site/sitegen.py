@@ -536,6 +536,8 @@ def clone_md(repo_url: str) -> str:
                    "`COURSE_REPO_URL=https://... mkdocs build` (mkdocs.yml, `repo_url`).\n")
     out.append(f"The course lives in a git repository: **<{url}>**\n")
     out.append(f"```console\n$ git clone {url}\n$ cd {name}\n$ make lab\n```\n")
+    out.append("`make lab` sets everything up, starts the lab and opens the course; `make test` sets everything "
+               "up and runs every test (the README's two commands).\n")
     return "\n".join(out)
 
 
