@@ -461,7 +461,9 @@ def run_both(pair: "Pair", steps: list, logs: bool = True) -> dict[str, tuple[li
             deadline = time.monotonic() + 3
             text = ""
             while time.monotonic() < deadline:
-                text = _log_since(s, mark)
+                # only whole lines: the logger may be caught half-way through writing the disconnect line
+                raw = _log_since(s, mark)
+                text = raw[: raw.rfind("\n") + 1]
                 if "disconnect from" in text:
                     break
                 time.sleep(0.01)
