@@ -109,9 +109,9 @@ class Step:
 
 def param(settings: Settings, name: str) -> str:
     """A main.cf parameter as Postfix reads it (defaults, ``$name`` expansion), through the one model of
-    main.cf (labsim.sim.mainconf). Reading it in-process keeps a check fast: ``postconf`` takes about a
+    main.cf (labsim.maincf.model). Reading it in-process keeps a check fast: ``postconf`` takes about a
     second per call on a machine without DNS (it looks up the host name)."""
-    from .sim.mainconf import MainCf
+    from .maincf import MainCf
 
     return MainCf.load(settings.config_dir).get(name).strip()
 

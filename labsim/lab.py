@@ -76,7 +76,7 @@ def suggest(name: str, limit: int = 3) -> list[str]:
     """The Postfix parameter names nearest to a misspelt one (``smtpd_tls_cert_fle`` -> ``smtpd_tls_cert_file``)."""
     import difflib
 
-    from .sim.mainconf import defaults
+    from .maincf import defaults
 
     return difflib.get_close_matches(name, list(defaults()), n=limit, cutoff=0.75)
 
@@ -84,7 +84,7 @@ def suggest(name: str, limit: int = 3) -> list[str]:
 def unused_parameters(settings: Settings) -> list[tuple[str, list[str]]]:
     """Names main.cf sets that Postfix does not know (and nothing references): Postfix ignores them
     (``postconf -n`` warns "unused parameter"). With the nearest known names, for a typo."""
-    from .sim.mainconf import MainCf
+    from .maincf import MainCf
 
     if not (settings.config_dir / "main.cf").exists():
         return []
@@ -230,7 +230,7 @@ def health(settings: Settings, mark: int = 0, timeout: float = 5.0) -> Health:
 
     from .smtpprobe import Conn
 
-    from .sim.mainconf import MainCf  # the one main.cf model, in process (a postconf call takes ~1 s)
+    from .maincf import MainCf  # the one main.cf model, in process (a postconf call takes ~1 s)
 
     level = MainCf.load(settings.config_dir).get("smtpd_tls_security_level").strip()
     h = Health(False, level=level)

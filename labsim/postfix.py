@@ -221,7 +221,7 @@ def postconf(settings: Settings, *args: str, check: bool = False) -> subprocess.
     else:
         import sys
 
-        cmd = [sys.executable, "-m", "labsim.sim.postconf_alike", "-c", str(settings.config_dir), *args]
+        cmd = [sys.executable, "-m", "labsim.maincf.postconf_alike", "-c", str(settings.config_dir), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(settings))
     if check and proc.returncode != 0:
         raise LabError(
@@ -243,7 +243,7 @@ def work_alike_bin(settings: Settings) -> Path | None:
     bindir.mkdir(parents=True, exist_ok=True)
     shim = bindir / "postconf"
     shim.write_text(f'#!/bin/sh\n# postconf work-alike (labsim.sim): no real Postfix on this machine\n'
-                    f'exec "{sys.executable}" -m labsim.sim.postconf_alike "$@"\n')
+                    f'exec "{sys.executable}" -m labsim.maincf.postconf_alike "$@"\n')
     shim.chmod(0o755)
     return bindir
 

@@ -3,7 +3,7 @@
 
 A real sending Postfix (:mod:`labsim.sender`) needs root: its master process switches users. Without
 root, :mod:`labsim.sender` hands its work to this module, which keeps the same files: the sender's
-``main.cf`` (read through the one model of main.cf, :mod:`labsim.sim.mainconf`), its ``maillog_file``
+``main.cf`` (read through the one model of main.cf, :mod:`labsim.maincf.model`), its ``maillog_file``
 and a queue of its own under ``<sender home>/spool/labsim-client``. What it does, from smtp_proto.c and
 checked against the real sending Postfix by ``tests/test_nonroot_sender.py``:
 
@@ -52,7 +52,7 @@ def queue_dir(s: Settings) -> Path:
 
 
 def _param(s: Settings, name: str) -> str:
-    from .sim.mainconf import MainCf
+    from .maincf import MainCf
 
     return MainCf.load(s.config_dir).get(name).strip()
 

@@ -5,7 +5,7 @@ The simulator and the ``postconf`` work-alike must know Postfix 3.7's default fo
 as ``postconf -d`` prints it (unexpanded, ``$name`` references and all). Copying them by hand would drift;
 this script records them from the real program, so the data can be regenerated on any machine with
 Postfix installed. Host-dependent values (``myhostname``, ``mydomain``, ``mynetworks``, ``process_id``)
-are recorded as seen but computed again at run time by ``labsim.sim.mainconf``.
+are recorded as seen but computed again at run time by ``labsim.maincf.model``.
 
 Usage: python scripts/gen_postconf_defaults.py [OUTPUT]
 """

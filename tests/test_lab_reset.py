@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from labsim import checks, lab, notebook
-from labsim.sim.mainconf import MainCf
+from labsim.maincf.model import MainCf
 from tests.conftest import destroy, make_settings
 
 LABSIM = str(Path(sys.executable).parent / "labsim")

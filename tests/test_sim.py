@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from labsim import postfix as lab_postfix
 from labsim.errors import LabError, PortInUseError
 from labsim.sim import control
-from labsim.sim.mainconf import MainCf, parse
+from labsim.maincf.model import MainCf, parse
 from tests.sim_fixtures import TLS, new_settings, play, read_reply, remove_home, step, wait_for_log
 
 pytestmark = pytest.mark.timeout(120)

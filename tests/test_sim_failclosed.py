@@ -21,7 +21,7 @@ import pytest
 from labsim import lab
 from labsim import postfix as lab_postfix
 from labsim.sim import control, replies, restrictions
-from labsim.sim.mainconf import MainCf
+from labsim.maincf.model import MainCf
 from labsim.sim.server import KNOWN_COMMANDS
 from labsim.sim.simconfig import SimConfig
 from tests.sim_fixtures import TLS, new_settings, play, remove_home, wait_for_log

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from labsim import postfix as lab_postfix
-from labsim.sim import postconf_alike
+from labsim.maincf import postconf_alike
 from tests.sim_fixtures import new_settings, remove_home
 
 if shutil.which("postconf") is None:
@@ -94,6 +94,6 @@ def test_unused_parameter_warnings_match(lab) -> None:
 def test_mail_config_is_honoured(lab) -> None:
     env = {"MAIL_CONFIG": str(lab.config_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     want = subprocess.run(["postconf", "-n"], capture_output=True, text=True, env=env).stdout
-    got = subprocess.run([sys.executable, "-m", "labsim.sim.postconf_alike", "-n"], capture_output=True, text=True,
+    got = subprocess.run([sys.executable, "-m", "labsim.maincf.postconf_alike", "-n"], capture_output=True, text=True,
                          env=env, cwd=Path(__file__).resolve().parents[1]).stdout
     assert got == want and "smtpd_tls_security_level = may" in got

@@ -11,7 +11,7 @@ import asyncio
 import signal
 from pathlib import Path
 
-from .mainconf import ConfigError
+from ..maincf import ConfigError
 from .maillog import MailLog
 from .server import Throttle, make_factory
 from .simconfig import SimConfig

@@ -10,7 +10,7 @@ import click
 from ..errors import LabError
 from ..ports import is_free
 from ..settings import Settings
-from .mainconf import ConfigError
+from ..maincf import ConfigError
 from .simconfig import GlobalFatal
 
 

@@ -1,7 +1,7 @@
 """What the simulator reads from main.cf, read once per (re)load like a fresh Postfix smtpd process.
 
 Only the parameters the lesson touches (and those needed to decide a recipient's fate) are read; all go
-through ``mainconf.MainCf``, so defaults and ``$name`` expansion are Postfix's.
+through ``labsim.maincf.MainCf``, so defaults and ``$name`` expansion are Postfix's.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import restrictions, tls
-from .mainconf import ConfigError, MainCf
+from ..maincf import ConfigError, MainCf
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

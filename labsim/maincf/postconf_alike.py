@@ -2,12 +2,12 @@
 
 ``postconf``, ``postconf NAME...``, ``-n``, ``-d``, ``-h``, ``-x``, ``-e``, ``-X``, ``-c DIR`` and
 ``postconf name=value``, honouring ``MAIL_CONFIG`` like the real one, so the notebooks' commands read
-the same on both backends. It reads and edits main.cf through ``labsim.sim.mainconf`` (the simulator's
+the same on both backends. It reads and edits main.cf through ``labsim.maincf.model`` (the simulator's
 own model), and words its warnings and errors as Postfix 3.7.11's postconf does (checked on the lab
 machine): ``postconf: warning: NAME: unknown parameter`` (exit 0), ``postconf: fatal: open
 DIR/main.cf: No such file or directory`` (exit 1), and so on.
 
-Run as ``python -m labsim.sim.postconf_alike ARGS``.
+Run as ``python -m labsim.maincf.postconf_alike ARGS``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from .mainconf import DEFAULT_CONFIG_DIR, ConfigError, MainCf, defaults
+from .model import DEFAULT_CONFIG_DIR, ConfigError, MainCf, defaults
 
 PROG = "postconf"
 OPTIONS = "c:dehnxHX"
@@ -135,7 +135,7 @@ def run(argv: list[str], out: TextIO, err: TextIO, env: dict[str, str] | None = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m labsim.sim.postconf_alike ARGS``."""
+    """Entry point: ``python -m labsim.maincf.postconf_alike ARGS``."""
     return run(list(sys.argv[1:] if argv is None else argv), sys.stdout, sys.stderr)
 
 

@@ -25,6 +25,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import LabError
+
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "data" / "postconf-defaults.json"
 DEFAULT_CONFIG_DIR = Path("/etc/postfix")
 _NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -44,8 +46,10 @@ RAW_PARAMETERS = frozenset(
 )
 
 
-class ConfigError(Exception):
-    """main.cf cannot be read or written (the work-alike reports it the way postconf does)."""
+class ConfigError(LabError):
+    """main.cf cannot be read or written (the work-alike reports it the way postconf does). A
+    :class:`~labsim.errors.LabError`, so the one error printer shows it (no traceback); with no hint or detail
+    ``str()`` is the message alone, the text postconf and the simulator's fatal line print."""
 
 
 @functools.lru_cache(maxsize=1)
