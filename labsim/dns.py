@@ -466,10 +466,15 @@ def delv(settings: Settings, name: str, rrtype: str = "A") -> str:
     return (proc.stdout + proc.stderr).strip()
 
 
-# --- the notebook's exercise step (labsim.notebook.OWN_STEPS["tlsa"]) -------------------------------------
+# --- the notebook's exercise step ("tlsa", lesson 6, registered in labsim.checks) ----------------------
+
+def _tlsa_digests(ans: Answer) -> list[str]:
+    return ["".join(r.split()[7:]).lower() for r in ans.records if r.split()[3:7] == ["TLSA", "3", "1", "1"]]
+
 
 def check_tlsa(settings: Settings) -> list:
-    """The TLSA record of the lab's SMTP port: published, validated (AD), matching the served certificate."""
+    """The TLSA record of the lab's SMTP port: published in the signed zone (NSD serves it with its RRSIG),
+    validated by the lab's resolver (AD), and matching the certificate the lab's smtpd serves now."""
     from .checks import Condition
 
     name = tlsa_name(settings, settings.smtp_port)
@@ -477,26 +482,43 @@ def check_tlsa(settings: Settings) -> list:
         return [Condition("dns-up", False, "the lab zone's NSD and the validating unbound are not running",
                           hint="dns.up(lab)")]
     out = [Condition("dns-up", True, "the lab zone is served (NSD) and validated (unbound)")]
+    auth = dig(settings, name, "TLSA", port=settings.dns_auth_port)  # the zone itself, as NSD serves it
+    published = _tlsa_digests(auth)
+    signed = bool(published) and any(s.split()[4:5] == ["TLSA"] for s in auth.signatures)
+    out.append(Condition("tlsa-published", signed,
+                         f"the signed zone publishes a TLSA 3 1 1 record for {name}, with its RRSIG" if signed else
+                         f"the signed zone has no signed TLSA 3 1 1 record for {name}"
+                         + (" (a record without a signature)" if published else ""),
+                         hint="dns.publish(lab, dns.Zone(tlsa={lab.smtp_port: DIGEST, ...}, txt=...)) signs and serves it"))
     ans = dig(settings, name, "TLSA")
-    recs = ["".join(r.split()[7:]).lower() for r in ans.records if r.split()[3:7] == ["TLSA", "3", "1", "1"]]
-    out.append(Condition("tlsa-published", bool(recs), "a TLSA 3 1 1 record is published for the lab's SMTP port",
-                         hint="dns.publish(lab, dns.Zone(tlsa={lab.smtp_port: DIGEST}, ...))"))
-    out.append(Condition("tlsa-validated", ans.secure, "the validating resolver sets the AD flag on it",
-                         hint="sign the zone again: dns.publish(...) signs before it serves"))
+    validated = _tlsa_digests(ans)
+    ok = ans.secure and bool(validated)
+    out.append(Condition("tlsa-validated", ok,
+                         "the validating resolver returns it with the AD flag" if ok else
+                         f"the validating resolver does not return it validated (status {ans.status}, "
+                         f"flags: {' '.join(ans.flags) or 'none'})",
+                         hint="a record changed after signing is bogus (SERVFAIL): sign the zone again with "
+                              "dns.publish(...)"))
     try:
         served = tlsa_311(served_certificate(settings))
     except LabError as e:
         out.append(Condition("tlsa-matches", False, f"the served certificate could not be read: {e.message}",
                              hint="labsim up"))
         return out
-    out.append(Condition("tlsa-matches", served in recs,
-                         "the record's digest is the SHA-256 of the served certificate's public key",
+    match = served in (validated or published)
+    out.append(Condition("tlsa-matches", match,
+                         "the record's digest is the SHA-256 of the served certificate's public key" if match else
+                         "the record's digest is not the SHA-256 of the served certificate's public key",
                          hint="openssl x509 -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256"))
     return out
 
 
 def solve_tlsa(settings: Settings) -> None:
-    """The exercise's folded solution: publish the served certificate's TLSA record (signed) again."""
+    """The exercise's folded solution: publish the served certificate's TLSA record (signed) again, for
+    every port the zone has one for; a lab without its zone yet gets the default zone (:func:`up`)."""
+    if not zone_file(settings).exists():
+        up(settings)
+        return
     zone = current_zone(settings)
     digest = tlsa_311(served_certificate(settings))
     zone.tlsa = {p: digest for p in (zone.tlsa or {settings.smtp_port: digest})}

@@ -137,3 +137,36 @@ def test_bad_port_setting_is_a_clear_error() -> None:
     assert Settings.from_env({"LABSIM_DNS_AUTH_PORT": "9153"}).dns_auth_port == 9153
     assert "LABSIM_RESOLVER_PORT" in Settings().env()
     assert shutil.which("unshare")  # the sender's private mount namespace (tests/test_dane_sender.py)
+
+
+def test_check_tlsa_passes_after_solve_and_names_what_is_wrong(dlab: Settings) -> None:
+    """The "tlsa" step of lesson 6: solve then check passes; a wrong digest (validly signed) fails only the
+    match; a record changed after signing is published but not validated; without the DNS, one line says so."""
+    def failing() -> dict[str, str]:
+        return {c.id: c.message for c in dns.check_tlsa(dlab) if not c.ok}
+
+    try:
+        dns.solve_tlsa(dlab)
+        conds = dns.check_tlsa(dlab)
+        assert [c.id for c in conds] == ["dns-up", "tlsa-published", "tlsa-validated", "tlsa-matches"]
+        assert failing() == {}
+        dns.publish(dlab, dns.default_zone(dlab, "00" * 32))
+        assert failing() == {"tlsa-matches": "the record's digest is not the SHA-256 of the served certificate's "
+                                             "public key"}
+        # tampered after signing: NSD serves it (with the old RRSIG), unbound answers SERVFAIL
+        signed = dns.signed_zone_file(dlab)
+        dns.solve_tlsa(dlab)
+        digest = dns.current_zone(dlab).tlsa[dlab.smtp_port]
+        signed.write_text("\n".join(ln.replace(digest, "ab" * 32).replace(digest.upper(), "AB" * 32)
+                                    if "TLSA" in ln and "RRSIG" not in ln else ln
+                                    for ln in signed.read_text().splitlines()) + "\n")
+        dns.stop(dlab)
+        dns._start_nsd(dlab)
+        dns._start_unbound(dlab)
+        bad = failing()
+        assert set(bad) == {"tlsa-validated", "tlsa-matches"} and "SERVFAIL" in bad["tlsa-validated"], bad
+        dns.stop(dlab)
+        assert [(c.id, c.ok) for c in dns.check_tlsa(dlab)] == [("dns-up", False)]
+    finally:
+        dns.solve_tlsa(dlab)
+    assert failing() == {}

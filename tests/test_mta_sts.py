@@ -84,3 +84,62 @@ def test_testing_mode_is_not_enforced(slab: Settings) -> None:
         assert d.status == "sent", d.line
     finally:
         mtasts.up(slab, "enforce")
+
+
+def failing(conds) -> dict[str, str]:
+    return {c.id: c.message for c in conds if not c.ok}
+
+
+def test_check_mtasts_passes_after_solve_and_names_what_is_wrong(slab: Settings) -> None:
+    """The "mta-sts" step of lesson 6: solve, then check; then one wrong thing at a time, each failing only
+    its own condition (wrong mx pattern, testing mode, no id in the record, the policy server down)."""
+    from labsim.procs import stop_pidfile
+
+    try:
+        mtasts.solve_mtasts(slab)
+        conds = mtasts.check_mtasts(slab)
+        assert failing(conds) == {}, failing(conds)
+        assert [c.id for c in conds] == ["dns-up", "mtasts-record", "mtasts-https", "mtasts-version", "mtasts-mode",
+                                         "mtasts-max-age", "mtasts-mx"]
+        # a policy for another MX host: served and valid, but it does not cover the lab's MX
+        mtasts.up(slab, "enforce", mx="mail.example.net")
+        bad = failing(mtasts.check_mtasts(slab))
+        assert list(bad) == ["mtasts-mx"] and "mail.example.net" in bad["mtasts-mx"], bad
+        assert slab.domain in bad["mtasts-mx"]
+        # a wildcard stands for exactly one label: *.<domain> does not cover <domain> itself
+        mtasts.up(slab, "enforce", mx=f"*.{slab.domain}")
+        assert list(failing(mtasts.check_mtasts(slab))) == ["mtasts-mx"]
+        mtasts.up(slab, "testing")
+        bad = failing(mtasts.check_mtasts(slab))
+        assert list(bad) == ["mtasts-mode"] and "testing" in bad["mtasts-mode"], bad
+        # the record without an id: senders ignore it
+        zone = dns.current_zone(slab)
+        zone.txt["_mta-sts"] = "v=STSv1;"
+        dns.publish(slab, zone)
+        assert "mtasts-record" in failing(mtasts.check_mtasts(slab))
+        # the policy server down: the record is there, the policy is not reachable
+        mtasts.solve_mtasts(slab)
+        stop_pidfile(mtasts.home(slab) / "https.pid")
+        bad = failing(mtasts.check_mtasts(slab))
+        assert list(bad) == ["mtasts-https"] and "does not answer" in bad["mtasts-https"], bad
+    finally:
+        mtasts.solve_mtasts(slab)
+    assert failing(mtasts.check_mtasts(slab)) == {}
+
+
+def test_the_policy_fetch_verifies_the_certificate_for_the_policy_host(slab: Settings) -> None:
+    from labsim.errors import LabError
+
+    status, ctype, body = mtasts.fetch_policy(slab)
+    assert (status, ctype) == (200, "text/plain") and body == mtasts.policy_text(slab, "enforce")
+    with pytest.raises(LabError, match="does not verify"):
+        mtasts.fetch_policy(slab, cafile=slab.snakeoil_cert)  # another CA: refused
+
+
+def test_mx_patterns_as_rfc_8461_matches_them() -> None:
+    assert mtasts.mx_matches("lab.itpro.tv", "LAB.itpro.tv.")
+    assert mtasts.mx_matches("*.itpro.tv", "lab.itpro.tv")
+    assert not mtasts.mx_matches("*.itpro.tv", "a.lab.itpro.tv")  # one label only
+    assert not mtasts.mx_matches("*.lab.itpro.tv", "lab.itpro.tv")
+    assert mtasts.parse_record("v=STSv1; id=20261203") == {"v": "STSv1", "id": "20261203"}
+    assert mtasts.parse_record("id=1; v=STSv1") == {}  # v= must come first
