@@ -316,19 +316,8 @@ def lab_processes(settings: Settings) -> dict[str, list[int]]:
 
 
 def memory(pids: list[int]) -> dict[str, int]:
-    """Sum of PSS and RSS (kB) over pids, from /proc (PSS shares each shared page among its users)."""
-    pss = rss = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-        except (OSError, ValueError):
-            continue
-    return {"pss_kb": pss, "rss_kb": rss, "processes": len(pids)}
+    """Sum of PSS and RSS (kB) over pids (labsim.procs.memory)."""
+    return procs.memory(pids)
 
 
 #: Programs a lab runs with its paths on the command line (the simulator and certbot are found by name).
@@ -341,19 +330,16 @@ def leftover_processes(root: Path) -> list[int]:
     which may well have the classroom's paths in its environment or on its command line."""
     marker = str(Path(root).absolute()) + "/"
     out = []
-    for pid, p, cmd in procs.others():
+    for p, cmd in procs.others():
         try:
-            exe = os.readlink(p / "exe")
-            ours = Path(exe).name in LAB_PROGRAMS or any(w in cmd for w in ("labsim.sim", "certbot"))
-            if marker in cmd and ours:
-                out.append(pid)
-                continue
-            if exe.startswith("/usr/lib/postfix/"):
-                env = (p / "environ").read_bytes().split(b"\0")
-                if any(e.startswith(b"MAIL_CONFIG=" + marker.encode()) for e in env):
-                    out.append(pid)
-        except OSError:
+            exe = p.exe()
+        except procs.psutil.Error:
             continue
+        ours = Path(exe).name in LAB_PROGRAMS or any(w in cmd for w in ("labsim.sim", "certbot"))
+        if marker in cmd and ours:
+            out.append(p.pid)
+        elif exe.startswith("/usr/lib/postfix/") and procs.environ(p).get("MAIL_CONFIG", "").startswith(marker):
+            out.append(p.pid)
     return out
 
 
@@ -441,8 +427,8 @@ def status(root: Path | None = None, jobs: int = 8, steps: list[str] | None = No
     return [out[s.name] for s in room.students]
 
 
-CSV_FIELDS = ["student", "running", "smtp_port", *[f"check_{n}" for n in checks.STEPS],
-              *[f"first_passed_{n}" for n in checks.STEPS], "steps_passed_ever", "quiz_answers",
+CSV_FIELDS = ["student", "running", "smtp_port", *[f"check_{n}" for n in checks.lab_steps()],
+              *[f"first_passed_{n}" for n in checks.lab_steps()], "steps_passed_ever", "quiz_answers",
               "quiz_correct", "exams", "last_exam_scaled", "last_exam_passed", "failing"]
 
 
@@ -455,10 +441,10 @@ def report_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         c, q = r.get("checks", {}), r.get("quiz", {})
         row = {"student": r["student"], "running": int(bool(r.get("running"))), "smtp_port": r.get("smtp_port", "")}
-        for n in checks.STEPS:
+        for n in checks.lab_steps():
             row[f"check_{n}"] = "pass" if c.get(n, {}).get("ok") else "fail"
             row[f"first_passed_{n}"] = _when(c.get(n, {}).get("first_passed"))
-        row["steps_passed_ever"] = sum(1 for n in checks.STEPS if c.get(n, {}).get("first_passed"))
+        row["steps_passed_ever"] = sum(1 for n in checks.lab_steps() if c.get(n, {}).get("first_passed"))
         row.update(quiz_answers=q.get("answers", 0), quiz_correct=q.get("correct", 0), exams=q.get("exams", 0),
                    last_exam_scaled="" if q.get("last_exam_scaled") is None else q["last_exam_scaled"],
                    last_exam_passed="" if q.get("last_exam_passed") is None else int(bool(q["last_exam_passed"])))
@@ -483,7 +469,7 @@ def to_html(rows: list[dict[str, Any]], title: str = "labsim classroom report") 
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("labsim", "data"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True)
-    steps = list(checks.STEPS)
+    steps = list(checks.lab_steps())
     students = []
     for r, row in zip(rows, report_rows(rows)):
         cells = []

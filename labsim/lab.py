@@ -2,7 +2,9 @@
 
 Backends: ``postfix`` (the private real Postfix instance, needs root) and ``sim`` (the aiosmtpd
 simulator, which answers like Postfix 3.7 and needs no root). Both use the same lab home, main.cf, log
-file and mailbox. The lab CA (pebble) runs beside either.
+file and mailbox. The lab CA (pebble) runs beside either. Which one serves is chosen once
+(``choose_backend``, remembered in the state file); everything after goes through
+:class:`labsim.backends.Backend` (prepare, start, stop, reload, running, problems).
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import time
-import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import acme, certs, postfix
+from . import acme, backends, certs, postfix
 from .errors import LabError
 from .ports import is_free
 from .settings import PORTS, Settings
@@ -96,12 +97,6 @@ def unused_message(name: str, near: list[str]) -> str:
     return f"main.cf sets {name}, which is not a Postfix parameter{mean}: Postfix ignores it"
 
 
-def _sim():
-    from .sim import control  # the simulator backend (labsim/sim/)
-
-    return control
-
-
 def _state(settings: Settings) -> dict[str, Any]:
     try:
         return json.loads(settings.state_file.read_text())
@@ -121,13 +116,7 @@ def backend_of(settings: Settings) -> str:
 
 
 def backend_running(settings: Settings, backend: str | None = None) -> bool:
-    backend = backend or backend_of(settings)
-    if backend == "postfix":
-        return postfix.is_running(settings)
-    try:
-        return _sim().is_running(settings)
-    except ImportError:
-        return False
+    return backends.get(backend or backend_of(settings)).running(settings)
 
 
 # --- up / down ---------------------------------------------------------------------------------------
@@ -142,22 +131,19 @@ def up(settings: Settings, backend: str | None = None, *, with_ca: bool = True) 
             hint=f"Stop it first (labsim down), then: labsim up --backend {chosen}",
         )
     postfix.create_config(settings)
-    if chosen == "postfix":
-        _ensure_master_port(settings)
+    server = backends.get(chosen)
+    server.prepare(settings)
     ca_was_running = acme.is_running(settings)
     server_was_running = backend_running(settings, chosen)
     try:
         if with_ca and acme.installed():
             acme.start(settings)
-        if chosen == "postfix":
-            postfix.start(settings)
-        else:
-            _sim().start(settings)
+        server.start(settings)
     except BaseException:
         # A failed up leaves nothing it started running (the CA, half a mail server): roll back.
         if not server_was_running:
             try:
-                postfix.stop(settings) if chosen == "postfix" else _sim().stop(settings)
+                server.stop(settings)
             except Exception:  # noqa: BLE001 - the original error is the one to report
                 pass
         if not ca_was_running:
@@ -173,11 +159,11 @@ def down(settings: Settings) -> None:
     from . import sender  # imports labsim.postfix itself: imported here, where it is needed
 
     sender.down(settings)
-    postfix.stop(settings)
-    try:
-        _sim().stop(settings)
-    except ImportError:
-        pass
+    for server in backends.all_backends():  # both: a lab's state file may be gone or name the other
+        try:
+            server.stop(settings)
+        except ImportError:  # the simulator's libraries are missing: it cannot be running
+            pass
     acme.stop(settings)
     from . import dns; dns.down(settings)  # the lab zone's NSD and the validating resolver (issue 17)
     settings.state_file.unlink(missing_ok=True)
@@ -185,21 +171,14 @@ def down(settings: Settings) -> None:
 
 def restart(settings: Settings) -> None:
     """Stop and start the mail server: what ``systemctl restart postfix`` does on a server."""
-    backend = backend_of(settings)
-    if backend == "postfix":
-        postfix.stop(settings)
-        postfix.start(settings)
-    else:
-        _sim().stop(settings)
-        _sim().start(settings)
+    server = backends.get(backend_of(settings))
+    server.stop(settings)
+    server.start(settings)
 
 
 def reload(settings: Settings) -> None:
     """``postfix reload``: re-read the configuration without stopping."""
-    if backend_of(settings) == "postfix":
-        postfix.reload(settings)
-    else:
-        _sim().reload(settings)
+    backends.get(backend_of(settings)).reload(settings)
 
 
 @dataclass
@@ -246,11 +225,8 @@ def health(settings: Settings, mark: int = 0, timeout: float = 5.0) -> Health:
                 if not r.startswith("220"):
                     h.tls = f"refused: {r}"
                 else:
-                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
                     try:
-                        c.sock = ctx.wrap_socket(c.sock, server_hostname=settings.domain)
-                        c.file = c.sock.makefile("rb")
+                        c.wrap_tls(settings.domain, verify=False)
                         h.tls = "ok"
                     except (ssl.SSLError, OSError) as e:
                         h.tls = f"handshake failed: {e}"
@@ -298,20 +274,6 @@ def explain_health(settings: Settings, h: Health, did: str) -> list[str]:
     return out
 
 
-def _ensure_master_port(settings: Settings) -> None:
-    """Keep master.cf's smtpd on the lab port, also when LABSIM_SMTP_PORT changed since create."""
-    proc = postfix.postconf(settings, "-M")
-    services = proc.stdout.splitlines()
-    inet_smtpd = [ln.split()[0] for ln in services if re.match(r"^\S+\s+inet\s.*\bsmtpd\b", ln)]
-    want = str(settings.smtp_port)
-    if want in inet_smtpd:
-        return
-    for name in inet_smtpd:
-        if re.fullmatch(r"(\S+:)?\d+", name):
-            postfix.postconf(settings, "-MX", f"{name}/inet")
-    postfix.postconf(settings, "-M", f"{want}/inet={want} inet n - n - - smtpd")
-
-
 # --- status --------------------------------------------------------------------------------------------
 
 def status(settings: Settings) -> dict[str, Any]:
@@ -319,13 +281,11 @@ def status(settings: Settings) -> dict[str, Any]:
     backend = backend_of(settings)
     configured = (settings.config_dir / "main.cf").exists()
 
-    names = ("smtpd_tls_chain_files", "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_security_level")
-    p = postfix.get_many(settings, *names) if configured else dict.fromkeys(names, "")
-    chain_files = p["smtpd_tls_chain_files"]
-    cert, key = p["smtpd_tls_cert_file"], p["smtpd_tls_key_file"]
-    if chain_files:  # since Postfix 3.4 this wins over the legacy pair
-        files = [f for f in re.split(r"[\s,]+", chain_files) if f]
-        key, cert = (files[0], files[-1]) if files else ("", "")
+    from .maincf import MainCf  # the one main.cf model, in process
+
+    conf = MainCf.load(settings.config_dir) if configured else None
+    cert, key = conf.server_tls_files() if conf else ("", "")
+    level = conf.get("smtpd_tls_security_level").strip() if conf else ""
     running = backend_running(settings, backend)
     banner = probe(settings) if running else None
     return {
@@ -341,7 +301,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "mailbox": str(settings.mailbox),
         "cert_file": cert,
         "key_file": key or cert,
-        "tls_security_level": p["smtpd_tls_security_level"],
+        "tls_security_level": level,
         "lab_ca": str(settings.lab_ca),
         "ca_running": acme.is_running(settings),
         "acme_directory": settings.acme_directory_url,
@@ -357,36 +317,20 @@ def probe(settings: Settings, timeout: float = 3.0) -> str | None:
     A new smtpd process reads main.cf when it starts and logs what it dislikes there (an invalid TLS
     level, a key that does not match): probing makes those log lines appear for status and doctor.
     """
-    import socket
+    from .smtpprobe import Conn
 
     try:
-        with socket.create_connection((settings.host, settings.smtp_port), timeout=timeout) as s:
-            f = s.makefile("rwb")
-            banner = f.readline().decode(errors="replace").strip()
-            f.write(b"QUIT\r\n")
-            f.flush()
-            f.readline()
-    except OSError:
+        with Conn(settings.host, settings.smtp_port, timeout) as c:
+            banner = c.banner.splitlines()[0] if c.banner else ""
+    except (OSError, ConnectionError):
         banner = ""
     time.sleep(0.3)  # postlogd writes asynchronously: let the log catch up with this smtpd
     return banner or None
 
 
-def recent_problems(settings: Settings, lines: int = 400, keep: int = 6) -> list[str]:
-    """The last few Postfix warning/fatal/error lines of the lab log: the log line that explains it."""
-    try:
-        with open(settings.log_file, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 200_000))
-            tail = f.read().decode(errors="replace").splitlines()[-lines:]
-    except FileNotFoundError:
-        return []
-    # Only since the last start of the mail system: older problems were already fixed.
-    for i in range(len(tail) - 1, -1, -1):
-        if any(m in tail[i] for m in ("daemon started", "starting the Postfix mail system", "reload -- version")):
-            tail = tail[i:]
-            break
-    return postfix.problems("\n".join(tail))[-keep:]
+def recent_problems(settings: Settings, keep: int = 6) -> list[str]:
+    """The last few Postfix warning/fatal/error lines of the lab log since the last start or reload."""
+    return backends.get(backend_of(settings)).problems(settings, keep)
 
 
 # --- doctor --------------------------------------------------------------------------------------------

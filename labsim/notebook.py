@@ -11,8 +11,9 @@ notebook expects, so every notebook also runs alone. Stages, in lesson order:
   ``Received:`` headers, at level ``may`` (what notebook 03 leaves).
 
 ``check(step)`` prints what ``labsim check STEP`` prints (:mod:`labsim.checks`: one line per condition,
-``ok`` or ``FAIL`` with a hint), also for three exercises of the notebooks' own (``tamper``, ``rsa-4096``,
-``client-encrypt``). When ``LABSIM_NOTEBOOK_SOLVE=1`` (set only by the test harness and by the run that stores the
+``ok`` or ``FAIL`` with a hint), also for the notebooks' own exercises, which are steps of the same registry
+(:mod:`labsim.checks.exercises`: ``tamper``, ``rsa-4096``,
+``client-encrypt``, ``tlsa``, ``mta-sts``). When ``LABSIM_NOTEBOOK_SOLVE=1`` (set only by the test harness and by the run that stores the
 notebooks' outputs), a failing exercise is first solved with its folded solution: the authors'
 solve-then-check, so the stored outputs show what a learner who did the exercise sees.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from . import acme, lab as labmod, mailbox, postfix
@@ -134,82 +134,16 @@ def transcript(m, skip_closing: bool = True) -> None:  # m: labsim.mitm.Mitm
         print(f"{ln.who}: {ln.text}")
 
 
-# --- checks (labsim check STEP) ---------------------------------------------------------------------
-# The lesson's four steps are labsim.checks' (what `labsim check STEP` prints); three exercises of the
-# notebooks add steps of their own, printed the same way.
-
-def _cond(cid: str, ok: bool, message: str, hint: str = ""):
-    from .checks import Condition
-
-    return Condition(cid, ok, message, hint=hint)
-
+# --- stages: the states notebooks start from (the checks and exercises are labsim.checks' registry) ---
 
 def _key_info(path: Path) -> tuple[str, int]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from .checks.exercises import _key_info as key_info
 
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
-    pub = cert.public_key()
-    if isinstance(pub, rsa.RSAPublicKey):
-        return "RSA", pub.key_size
-    if isinstance(pub, ec.EllipticCurvePublicKey):
-        return "ECDSA", pub.curve.key_size
-    return type(pub).__name__, 0
+    return key_info(path)
 
 
 def _live(s: Settings) -> Path:
     return s.live_dir()
-
-
-def _check_rsa4096(s: Settings) -> list:
-    from .checks import check_certificate
-
-    out = check_certificate(s)
-    full = _live(s) / "fullchain.pem"
-    if full.exists():
-        kind, bits = _key_info(full)
-        out.append(_cond("rsa-4096", (kind, bits) == ("RSA", 4096), f"the certificate's key is {kind} {bits}"
-                         + ("" if (kind, bits) == ("RSA", 4096) else ", not RSA 4096"),
-                         "certbot 2.x makes ECDSA keys unless told otherwise: --key-type rsa, and --cert-name "
-                         "to confirm the change of key type"))
-    return out
-
-
-def _check_tamper(s: Settings) -> list:
-    """Notebook 1's exercise: the newest message arrived changed by the attacker, Alice -> Mallory."""
-    from .mitm import transcript_file
-
-    log = transcript_file(s)
-    text = log.read_text(errors="replace") if log.exists() else ""
-    files = mailbox.files(s)
-    body = files[-1].read_text(errors="replace").partition("\n\n")[2] if files else ""
-    return [
-        _cond("tampered", "TAMPERED:" in text and "Mallory" in text,
-              "the attacker's transcript has a TAMPERED line with Mallory",
-              "Mitm(lab, 'tamper', find='Alice', replace='Mallory'), and send through it"),
-        _cond("delivered", "Mallory" in body and "Alice" not in body,
-              "the newest message in the mailbox says Mallory where the sender wrote Alice",
-              "send a body that names Alice to 127.0.0.1:$LABSIM_MITM_PORT while the attacker runs"),
-    ]
-
-
-def _check_client_encrypt(s: Settings) -> list:
-    """Notebook 5's exercise: the sending Postfix requires TLS, and the stripper made it defer."""
-    from . import sender
-
-    ss = sender.settings_for(s)
-    exists = (ss.config_dir / "main.cf").exists()
-    level = postfix.get(ss, "smtp_tls_security_level") if exists else ""
-    last = sender.deliveries(s)[-1:] if exists else []
-    deferred = bool(last) and last[0].status == "deferred" and "dsn=4.7.4" in last[0].line
-    return [
-        _cond("level", level == "encrypt", f"the sending Postfix has smtp_tls_security_level = {level or '(empty)'}"
-              + ("" if level == "encrypt" else ", not encrypt"),
-              "sender.configure(lab, LEVEL, target_port=lab.mitm_port)"),
-        _cond("deferred", deferred, "its last delivery attempt was deferred: TLS is required, but was not offered"
-              if deferred else "its last delivery attempt was not deferred for want of TLS",
-              "send through the stripper: with Mitm(lab, 'strip'): sender.send(lab, ...)"),
-    ]
 
 
 def _solve_certificate(s: Settings) -> None:
@@ -267,9 +201,11 @@ def _stock_tls(s: Settings) -> list[str]:
 #: The lessons (notebooks) in order: (number, name, stage the notebook's first cell sets up).
 LESSONS = ((1, "smtp-in-the-clear", "up"), (2, "certificates", "up"), (3, "configuring-postfix-tls", "certificate"),
            (4, "opportunistic-tls", "postfix-tls"), (5, "forcing-encryption", "postfix-tls"))
-#: Which checked steps belong to which lesson (labsim check's and the notebooks' own).
-LESSON_STEPS = {1: ("tamper",), 2: ("certificate", "rsa-4096"), 3: ("postfix-tls",), 4: ("opportunistic",),
-                5: ("encrypt", "client-encrypt")}
+def lesson_steps(num: int) -> tuple[str, ...]:
+    """The checked steps of a lesson (labsim check's and the notebooks' own), from the one step registry."""
+    from . import checks
+
+    return tuple(n for n, step in checks.REGISTRY.items() if step.lesson == num)
 
 
 def lesson(spec: str | int) -> tuple[int, str, str]:
@@ -325,7 +261,7 @@ def progress(s: Settings) -> list[tuple[int, str, str, float | None]]:
     from . import checks
 
     first = checks.history(s)
-    rows = [(num, name, step, first.get(step)) for num, name, _stage in LESSONS for step in LESSON_STEPS[num]]
+    rows = [(num, name, step, first.get(step)) for num, name, _stage in LESSONS for step in lesson_steps(num)]
     listed = {r[2] for r in rows}
     # Steps of later notebooks (their own checks, recorded the same way), after the lesson's five.
     rows += [(0, "other", step, when) for step, when in first.items() if step not in listed]
@@ -340,59 +276,6 @@ def _reload(s: Settings) -> None:
     wait_new_load(s, mark, timeout=20)  # the master's "reload" line: the server has read main.cf
 
 
-def _solve_level(s: Settings, level: str) -> None:
-    postfix.postconf(s, f"smtpd_tls_security_level={level}", check=True)
-    _reload(s)
-
-
-def _solve_tamper(s: Settings) -> None:
-    from .mitm import Mitm
-
-    before = len(mailbox.files(s))
-    with Mitm(s, "tamper", find="Alice", replace="Mallory") as m:
-        subprocess.run(["swaks", "--server", f"{s.host}:{s.mitm_port}", "--helo", "client.example",
-                        "--from", "bob@example.org", "--to", "student@lab.itpro.tv", "--header", "Subject: lunch",
-                        "--body", "Lunch with Alice at noon.", "--silent", "2"], capture_output=True, timeout=60)
-        m.wait_closed(1)
-    wait_new_message(s, before)
-
-
-def _solve_client_encrypt(s: Settings) -> None:
-    from . import sender
-    from .mitm import Mitm
-
-    sender.up(s, "encrypt", target_port=s.mitm_port)
-    with Mitm(s, "strip") as m:
-        mid = sender.send(s, subject="exercise", body="pay account 1234")
-        sender.wait_delivery(s, mid)
-        m.wait_closed(1)
-
-
-#: The notebooks' own steps: name -> (title, check, solve).
-OWN_STEPS: dict[str, tuple[str, Callable[[Settings], list], Callable[[Settings], None]]] = {
-    "tamper": ("the attacker changed a message in transit", _check_tamper, _solve_tamper),
-    "rsa-4096": ("an RSA 4096 certificate from the lab's Let's Encrypt CA", _check_rsa4096, _solve_certificate),
-    "client-encrypt": ("a sending Postfix that requires TLS defers instead of sending in clear",
-                       _check_client_encrypt, _solve_client_encrypt),
-}
-#: How the notebooks solve labsim check's steps (the states the next notebooks expect).
-LAB_SOLVES: dict[str, Callable[[Settings], None]] = {
-    "certificate": _solve_certificate,
-    "postfix-tls": _solve_postfix_tls,
-    "opportunistic": lambda s: _solve_level(s, "may"),
-    "encrypt": lambda s: _solve_level(s, "encrypt"),
-}
-
-
-def _run(s: Settings, step: str):
-    from . import checks
-
-    if step in OWN_STEPS:
-        title, chk, _solve = OWN_STEPS[step]
-        return checks.StepResult(step, title, chk(s))
-    return checks.run_check(s, step)
-
-
 def passed(step: str) -> bool:
     """Check an exercise step and print what ``labsim check STEP`` prints: a line per condition, with hints.
 
@@ -400,10 +283,10 @@ def passed(step: str) -> bool:
     from . import checks
 
     s = aim_kernel()
-    result = _run(s, step)
+    result = checks.run_check(s, step)
     if not result.ok and os.environ.get(SOLVE_VAR) == "1":
-        (OWN_STEPS[step][2] if step in OWN_STEPS else LAB_SOLVES[step])(s)
-        result = _run(s, step)
+        checks.solve(s, step)  # the step's one solve (labsim solve STEP does the same)
+        result = checks.run_check(s, step)
     checks.record(s, [result])  # labsim progress shows the notebooks' own steps too
     print(checks.render([result]))
     return result.ok
@@ -412,7 +295,3 @@ def passed(step: str) -> bool:
 def check(step: str) -> None:
     """``passed(step)`` for a notebook cell: prints the lines, returns nothing (no ``True`` echoed)."""
     passed(step)
-
-# issue 17 (notebook 06): the TLSA exercise's step, from labsim.dns
-from .dns import check_tlsa as _check_tlsa, solve_tlsa as _solve_tlsa  # noqa: E402
-OWN_STEPS["tlsa"] = ("the signed TLSA record matches the certificate the lab serves", _check_tlsa, _solve_tlsa)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -23,7 +24,6 @@ from pathlib import Path
 from . import certs
 from .errors import LabError, MissingPackageError, NotRootError
 from . import procs
-from .procs import alive
 from .ports import is_free, require_free, wait_listening
 from .settings import Settings
 
@@ -280,19 +280,29 @@ def _postfix(settings: Settings, *args: str, timeout: float = 60) -> subprocess.
 
 def master_pid(settings: Settings) -> int | None:
     """The pid of this instance's master process, when it runs."""
-    pidfile = settings.queue_dir / "pid" / "master.pid"
-    try:
-        pid = int(pidfile.read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
+    # Postfix writes this file itself (no start time in it): a stale one (a crash, a reboot) may name a pid
+    # the system has since given to another program, so the process must also be called master.
+    pid = procs.read_pidfile(settings.queue_dir / "pid" / "master.pid")
+    if pid is None:
         return None
-    if not alive(pid):
-        return None
-    # A stale pid file (a crash, a reboot) may name a pid the system has since given to another program.
     try:
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return pid
-    return pid if comm == "master" else None
+        return pid if procs.psutil.Process(pid).name() == "master" else None
+    except procs.psutil.Error:
+        return None
+
+
+def prepare(settings: Settings) -> None:
+    """Before a start: keep master.cf's smtpd on the lab port, also when LABSIM_SMTP_PORT changed since create."""
+    proc = postconf(settings, "-M")
+    services = proc.stdout.splitlines()
+    inet_smtpd = [ln.split()[0] for ln in services if re.match(r"^\S+\s+inet\s.*\bsmtpd\b", ln)]
+    want = str(settings.smtp_port)
+    if want in inet_smtpd:
+        return
+    for name in inet_smtpd:
+        if re.fullmatch(r"(\S+:)?\d+", name):
+            postconf(settings, "-MX", f"{name}/inet")
+    postconf(settings, "-M", f"{want}/inet={want} inet n - n - - smtpd")
 
 
 def is_running(settings: Settings) -> bool:

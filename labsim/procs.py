@@ -1,4 +1,6 @@
-"""Is a process alive? (A zombie is not: it has exited and only waits for its parent to reap it.)"""
+"""The lab's one process manager, on psutil: is a process alive, the process table, the processes that
+belong to a lab, and pid files that record a pid with its start time and command line so that a stale file
+never makes the lab signal a stranger."""
 
 from __future__ import annotations
 
@@ -6,69 +8,72 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 
 def alive(pid: int) -> bool:
-    """True while ``pid`` runs. False once it has exited, even before it is reaped (state Z),
-    so a lab stopped by another process than the one that started it is seen as stopped at once."""
+    """True while ``pid`` runs. False once it has exited, even before it is reaped (a zombie), so a lab
+    stopped by another process than the one that started it is seen as stopped at once."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
 
 
 def table() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command name) for every process."""
-    out: dict[int, tuple[int, str]] = {}
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                comm, rest = (p / "stat").read_text().rsplit(")", 1)
-                out[int(p.name)] = (int(rest.split()[1]), comm.split("(", 1)[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
+    return {p.pid: (p.info["ppid"], p.info["name"]) for p in psutil.process_iter(["ppid", "name"])
+            if p.info["ppid"] is not None}
 
 
-def others() -> Iterator[tuple[int, Path, str]]:
-    """(pid, its /proc directory, its command line) of every process but this one."""
+def others() -> Iterator[tuple[psutil.Process, str]]:
+    """(process, its command line) of every process but this one that we may read."""
     me = os.getpid()
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit() or int(p.name) == me:
+    for p in psutil.process_iter(["cmdline"]):
+        if p.pid == me or p.info["cmdline"] is None:
             continue
-        try:
-            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        yield int(p.name), p, cmd
+        yield p, " ".join(p.info["cmdline"])
+
+
+def environ(p: psutil.Process) -> dict[str, str]:
+    """A process's environment, or {} when it is gone or not ours to read."""
+    try:
+        return p.environ()
+    except psutil.Error:
+        return {}
 
 
 def mentioning(marker: str) -> list[str]:
     """``"pid: command line"`` of every other process whose command line or environment contains marker
     (a lab home): what must be gone after ``labsim down``."""
     out = []
-    for pid, p, cmd in others():
-        try:
-            environ = (p / "environ").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if (marker in cmd or marker in environ) and alive(pid):
-            out.append(f"{pid}: {cmd}")
+    for p, cmd in others():
+        env = environ(p)
+        if (marker in cmd or any(marker in k or marker in v for k, v in env.items())) and alive(p.pid):
+            out.append(f"{p.pid}: {cmd}")
     return out
+
+
+def memory(pids: list[int]) -> dict[str, int]:
+    """Sum of PSS and RSS (kB) over pids (PSS shares each shared page among the processes that use it)."""
+    pss = rss = n = 0
+    for pid in pids:
+        try:
+            info = psutil.Process(pid).memory_full_info()
+        except psutil.Error:
+            continue
+        pss += getattr(info, "pss", 0) // 1024
+        rss += info.rss // 1024
+        n += 1
+    return {"pss_kb": pss, "rss_kb": rss, "processes": len(pids)}
 
 
 # --- pid files: the one way a lab process is recorded, found again and stopped ------------------------------
 def write_pidfile(path: Path, pid: int) -> None:
     """Record ``pid`` with its start time and command line, so a later reader can tell it from a stranger
     that got the same pid after a reboot (``pid start-time command line``, one line)."""
-    import psutil
-
     try:
         p = psutil.Process(pid)
         extra = f" {p.create_time():.2f} {' '.join(p.cmdline())}"
@@ -85,8 +90,6 @@ def read_pidfile(path: Path, expect: str | None = None) -> int | None:
     A file written by :func:`write_pidfile` must match the process's start time; ``expect`` (a word of its
     command line, e.g. ``nsd``) is checked too, for daemons that write their own pid files. Never trust a
     bare live pid: after a reboot it may belong to someone else's process, and we signal what we find."""
-    import psutil
-
     try:
         fields = path.read_text().split(maxsplit=2)
         pid = int(fields[0])

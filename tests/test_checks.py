@@ -109,6 +109,40 @@ def test_every_step_fails_then_passes_after_its_solve(fresh_lab):
     assert result["ok"], failing(result)
 
 
+def test_one_registry_for_the_lesson_and_the_notebooks():
+    """The lesson's steps and the notebooks' exercises are steps of one registry, each solved one way."""
+    lesson = checks.lab_steps()
+    assert lesson == ["certificate", "postfix-tls", "opportunistic", "encrypt"]
+    exercises = {n: st for n, st in checks.REGISTRY.items() if st.exercise}
+    assert {"tamper", "rsa-4096", "client-encrypt", "tlsa", "mta-sts"} <= exercises.keys()
+    for name, step in checks.REGISTRY.items():
+        assert step.name == name and 1 <= step.lesson <= 6 and callable(step.check) and callable(step.solve)
+        assert set(step.requires) <= set(checks.REGISTRY), name
+    with pytest.raises(ValueError, match="registered twice"):
+        checks.register(checks.REGISTRY["tamper"])
+    from labsim import notebook
+
+    assert notebook.lesson_steps(2) == ("certificate", "rsa-4096")
+    assert notebook.lesson_steps(5) == ("encrypt", "client-encrypt")
+
+
+def test_library_modules_do_not_import_click():
+    """click lives in the command layer (labsim/cli/, labsim/sim/cli.py, quizzes/cli.py) only."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = []
+    for path in sorted([*(root / "labsim").rglob("*.py"), *(root / "quizzes").rglob("*.py")]):
+        if path.name == "cli.py" or "cli" in path.relative_to(root).parts[:-1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "click" or n.startswith("click.") for n in names):
+                offenders.append(str(path.relative_to(root)))
+    assert not offenders, f"library modules that import click: {offenders}"
+
+
 def test_not_running_and_no_lab():
     s = make_settings("sim")
     try:
@@ -118,14 +152,22 @@ def test_not_running_and_no_lab():
         lab.down(s)
         bad = {c.id: c for c in checks.run_check(s, "encrypt").failing()}
         assert "not running" in bad["running"].message and bad["running"].solution == "labsim up"
+        # a notebook's exercise is checked from a shell too, and `labsim check` alone runs the lesson's steps
+        proc = labsim(s, "check", "tamper")
+        assert proc.returncode == 1 and proc.stdout.startswith("FAIL tamper:") and "hint:" in proc.stdout
+        steps = [r["step"] for r in json.loads(labsim(s, "check", "--json").stdout)["steps"]]
+        assert steps == checks.lab_steps()
+        for step in ("tlsa", "mta-sts"):  # lesson 6's, without the lab DNS: a failing condition, no traceback
+            result = checks.run_check(s, step)
+            assert not result.ok and result.failing()[0].hint, (step, result)
     finally:
         destroy(s)
 
 
 def test_log_stamps_and_other_labs_lines(tmp_path):
     now = dt.datetime(2026, 1, 2, 10, 0, 0)
-    assert dt.datetime.fromtimestamp(checks._stamp("Dec 31 23:59:59", now)).year == 2025
-    assert dt.datetime.fromtimestamp(checks._stamp("Jan  2 09:59:00", now)).year == 2026
+    assert dt.datetime.fromtimestamp(checks.probes._stamp("Dec 31 23:59:59", now)).year == 2025
+    assert dt.datetime.fromtimestamp(checks.probes._stamp("Jan  2 09:59:00", now)).year == 2026
     s = make_settings("sim").with_(home=tmp_path)
     s.log_dir.mkdir(parents=True)
     stamp = time.strftime("%b %d %H:%M:%S")

@@ -185,5 +185,5 @@ def test_the_checks_read_master_lines_on_every_day() -> None:
     for when in every_day():
         line = (f"{dates.maillog_stamp(when.timestamp())} lab postfix/master[42]: reload -- version 3.7.11, "
                 f"configuration /var/lib/labsim/postfix")
-        m = checks._MASTER_LINE.match(line)
+        m = checks.probes._MASTER_LINE.match(line)
         assert m and m.group("stamp") == line[:15], line

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import mailbox, mitm_tls, postfix
+from labsim import mailbox, postfix
+from labsim.mitm import hello as mitm_tls
 from labsim.errors import LabError, PortInUseError
 from labsim.mitm import STARTTLS_REFUSED, Mitm, transcript_file
 from labsim.ports import free_ports
@@ -277,3 +278,25 @@ def test_tamper_changes_the_delivered_message(lab: Settings) -> None:
     assert msg is not None
     assert f"Invoice {t}: pay account 6666 today." in msg and "pay account 1234" not in msg
     assert "TAMPERED: " in m.text() and "pay account 6666" in m.text()
+
+
+def test_policies_are_small_and_separate():
+    """observe, strip and tamper are three policies the proxy calls (labsim.mitm.policies)."""
+    from labsim.mitm import Observe, Strip, Tamper, policy_for
+
+    seen: list[tuple[str, str]] = []
+    log = lambda who, text: seen.append((who, text))  # noqa: E731
+    ehlo = [b"250-lab.itpro.tv\r\n", b"250-PIPELINING\r\n", b"250 STARTTLS\r\n"]
+    assert Observe().ehlo_reply(ehlo, log) is None and Observe().client_starttls(log) is None
+    assert Observe().data_line(b"pay account 1234\r\n", log) == b"pay account 1234\r\n" and not seen
+    assert Strip().ehlo_reply(ehlo, log) == [b"250-lab.itpro.tv\r\n", b"250 PIPELINING\r\n"]
+    assert any(who == "MITM" and text.startswith("STRIPPED:") for who, text in seen)
+    assert Strip().ehlo_reply([b"250-x\r\n", b"250 SIZE 1\r\n"], log) is None  # nothing to strip
+    assert Strip().client_starttls(log) == STARTTLS_REFUSED
+    t = Tamper(b"1234", b"6666")
+    assert t.data_line(b"pay account 1234\r\n", log) == b"pay account 6666\r\n"
+    assert seen[-1][1].startswith("TAMPERED:") and t.client_starttls(log) == STARTTLS_REFUSED
+    quiet = Tamper(b"1234", b"6666", strip=False)
+    assert quiet.client_starttls(log) is None and quiet.ehlo_reply(ehlo, log) is None
+    assert [type(policy_for(m)).__name__ for m in ("observe", "strip", "tamper")] == ["Observe", "Strip", "Tamper"]
+    assert policy_for("observe", strip=True).strips and not policy_for("strip", strip=False).strips

@@ -118,7 +118,7 @@ class TestNotebook:
             step = re.search(r'check\("([^"]+)"\)|labsim check (\S+)', after)
             assert step, f"{path.name}: the cell after the answer cell must check it"
             name = step.group(1) or step.group(2)
-            assert name in checks.STEPS or name in notebook.OWN_STEPS, name
+            assert name in checks.REGISTRY, name
 
     def test_no_skipped_cells_and_outputs_stored(self, path):
         nb = load(path)

@@ -348,6 +348,16 @@ class MainCf:
         """A list parameter: items separated by whitespace or commas."""
         return [item for item in re.split(r"[\s,]+", self.get(name)) if item]
 
+    def server_tls_files(self) -> tuple[str, str]:
+        """(certificate file, key file) smtpd uses: ``smtpd_tls_chain_files`` (each file a key, then its
+        certificates) wins over ``smtpd_tls_cert_file``/``smtpd_tls_key_file`` when set (Postfix 3.4+); an
+        empty key file means the key is in the certificate file. The one place this rule is written."""
+        chain = self.get_list("smtpd_tls_chain_files")
+        if chain:
+            return chain[-1], chain[0]
+        cert = self.get("smtpd_tls_cert_file").strip()
+        return cert, self.get("smtpd_tls_key_file").strip() or cert
+
     def referenced_names(self) -> set[str]:
         """Every ``$name`` used in main.cf's values (postconf counts them as used parameters)."""
         names: set[str] = set()

@@ -1,4 +1,4 @@
-"""Lab checks: is a lab in the state a step of the lesson leaves it in? And ``solve``: do that step.
+"""The lesson's steps: is a lab in the state a step of the lesson leaves it in? And ``solve``: do that step.
 
 As on Killercoda or Instruqt, a check is a small script: each condition passes or fails with one line
 that says what is missing and a hint (the solution only when asked); exit 0 only when all pass. Every
@@ -13,36 +13,23 @@ Steps, in the lesson's order::
     opportunistic smtpd_tls_security_level = may, in effect: STARTTLS offered and usable, plain MAIL accepted
     encrypt       smtpd_tls_security_level = encrypt, in effect: plain MAIL gets 530 5.7.0, STARTTLS works
 
-"Has the server loaded main.cf since its last change?" A real Postfix smtpd process reads main.cf when it
-starts, so a new smtpd picks up a changed main.cf even without ``postfix reload`` (FACTS.md), while idle
-smtpd processes started before the change keep serving the old settings until they exit. A probe that
-happens to reach a fresh smtpd therefore proves nothing about a reload. What proves it on both backends is
-the log: the master's last ``daemon started`` or ``reload`` line (its ``configuration`` is this lab's) is not
-older than main.cf. The simulator writes the same lines, and it reads main.cf only at start and on reload.
-Log lines carry whole seconds, so a reload in the same second as the change counts as after it.
+Whether the server has read main.cf since its last change comes from the log: see :mod:`labsim.checks.probes`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import re
-import ssl
 import stat
-import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
-import click
+from .. import acme, certs, lab, postfix
+from ..errors import LabError
+from ..settings import DEFAULT_DOMAIN, Settings
+from .model import Condition, Step, register, solve_requirements
+from .probes import (PROBE_SENDER, _describe_der, _leaf_der, configured_files, last_load, main_cf_changed,  # noqa: F401
+                     param, plain_dialog, tls_probe, wait_new_load)
 
-from . import acme, certs, dates, lab, postfix
-from .errors import LabError
-from .settings import DEFAULT_DOMAIN, Settings
-from .smtpprobe import Conn
-
-#: The lesson's certbot command (tests/conftest.LESSON_CERTBOT is the same list).
+#: The lesson's certbot command (tests/conftest.LESSON_CERTBOT is an independent copy, compared by a test).
 LESSON_CERTBOT = [
     "certonly", "--standalone", "--rsa-key-size", "4096", "--agree-tos",
     "--preferred-challenges", "http", "-d", DEFAULT_DOMAIN,
@@ -50,217 +37,11 @@ LESSON_CERTBOT = [
 
 REPLY_MAIL_OK = "250 2.1.0 Ok"
 REPLY_MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
-PROBE_SENDER = "MAIL FROM:<check@example.org>"
 
 
 def lesson_certbot(domain: str) -> list[str]:
     """The lesson's certbot arguments for ``domain`` (the lab domain unless a lab changed it)."""
     return [domain if a == DEFAULT_DOMAIN else a for a in LESSON_CERTBOT]
-
-
-# --- results -------------------------------------------------------------------------------------------
-
-@dataclass
-class Condition:
-    """One thing a step needs. ``message`` says what is true, or what is missing."""
-
-    id: str
-    ok: bool
-    message: str
-    hint: str = ""
-    solution: str = ""
-
-
-@dataclass
-class StepResult:
-    step: str
-    title: str
-    conditions: list[Condition] = field(default_factory=list)
-    #: What the learner should know but the step does not depend on (a misspelt, hence ignored, parameter).
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.conditions)
-
-    def failing(self) -> list[Condition]:
-        return [c for c in self.conditions if not c.ok]
-
-    def as_dict(self, solution: bool = False) -> dict:
-        conds = []
-        for c in self.conditions:
-            d = asdict(c)
-            if not solution:
-                d.pop("solution")
-            conds.append(d)
-        return {"step": self.step, "title": self.title, "ok": self.ok, "conditions": conds, "notes": self.notes}
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    title: str
-    check: Callable[[Settings], list[Condition]]
-    solve: Callable[[Settings], list[str]]
-    requires: tuple[str, ...] = ()
-
-
-# --- facts about the lab ----------------------------------------------------------------------------------
-
-def param(settings: Settings, name: str) -> str:
-    """A main.cf parameter as Postfix reads it (defaults, ``$name`` expansion), through the one model of
-    main.cf (labsim.maincf.model). Reading it in-process keeps a check fast: ``postconf`` takes about a
-    second per call on a machine without DNS (it looks up the host name)."""
-    from .maincf import MainCf
-
-    return MainCf.load(settings.config_dir).get(name).strip()
-
-
-def configured_files(settings: Settings) -> tuple[str, str]:
-    """(certificate file, key file) smtpd uses: ``smtpd_tls_chain_files`` wins when set (Postfix 3.4+)."""
-    chain = param(settings, "smtpd_tls_chain_files")
-    if chain:
-        files = [f for f in re.split(r"[\s,]+", chain) if f]
-        return (files[-1], files[0]) if files else ("", "")
-    cert = param(settings, "smtpd_tls_cert_file")
-    key = param(settings, "smtpd_tls_key_file") or cert
-    return cert, key
-
-
-_MASTER_LINE = re.compile(
-    r"^(?P<stamp>\w{3} [ \d]\d \d\d:\d\d:\d\d) \S+ \S+/master\[\d+\]: "
-    r"(?P<what>daemon started|reload) -- version \S+, configuration (?P<config>\S+)\s*$"
-)
-
-
-def _stamp(text: str, now: dt.datetime | None = None) -> float:
-    """Epoch seconds of a syslog-style stamp (``Nov 24 19:43:10``, local time, no year)."""
-    return dates.parse_log_stamp(text, now)
-
-
-def last_load(settings: Settings, max_bytes: int = 4_000_000) -> tuple[float, str] | None:
-    """When the lab's mail server last read main.cf: its last ``daemon started``/``reload`` log line."""
-    try:
-        with open(settings.log_file, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - max_bytes))
-            lines = f.read().decode(errors="replace").splitlines()
-    except FileNotFoundError:
-        return None
-    want = str(settings.config_dir)
-    for line in reversed(lines):
-        m = _MASTER_LINE.match(line)
-        if m and m.group("config").rstrip("/") == want:
-            return _stamp(m.group("stamp")), m.group("what")
-    return None
-
-
-def main_cf_changed(settings: Settings) -> float:
-    return (settings.config_dir / "main.cf").stat().st_mtime
-
-
-def loaded_since_change(settings: Settings) -> bool:
-    seen = last_load(settings)
-    return seen is not None and seen[0] >= int(main_cf_changed(settings))
-
-
-def wait_loaded(settings: Settings, timeout: float = 60.0) -> bool:
-    """Wait until the server's log shows it read the current main.cf (a reload is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if loaded_since_change(settings):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-
-
-def wait_new_load(settings: Settings, offset: int, timeout: float = 60.0) -> bool:
-    """Wait for a ``daemon started``/``reload`` line of this lab written after byte ``offset`` of the log:
-    how a solve knows its reload or restart has happened (no whole-second ambiguity)."""
-    want = str(settings.config_dir)
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in postfix.log_since(settings, offset).splitlines():
-            m = _MASTER_LINE.match(line)
-            if m and m.group("config").rstrip("/") == want:
-                return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-
-
-@dataclass
-class TLSProbe:
-    """What a verifying STARTTLS client saw."""
-
-    connected: bool = False
-    offered: bool = False
-    verified: bool = False
-    error: str = ""
-    presented: bytes = b""  # DER of the server's certificate (also when it did not verify)
-    protocol: str = ""
-    mail_reply: str = ""  # the reply to MAIL FROM inside TLS (when verified)
-
-
-def tls_probe(settings: Settings, timeout: float = 15.0) -> TLSProbe:
-    """EHLO, STARTTLS, verify chain and name (lab CA, lab domain); keep what the server presented."""
-    out = TLSProbe()
-    for verify in (True, False):
-        try:
-            with Conn(settings.host, settings.smtp_port, timeout) as c:
-                out.connected = True
-                ehlo = c.cmd("EHLO check.lab")
-                out.offered = "STARTTLS" in ehlo
-                if not out.offered:
-                    return out
-                tls = c.starttls(settings.domain, settings.lab_ca if verify else None, verify)
-                out.presented = tls.getpeercert(binary_form=True) or b""
-                out.protocol = tls.version() or ""
-                if verify:
-                    out.verified = True
-                    c.cmd("EHLO check.lab")
-                    out.mail_reply = c.cmd(PROBE_SENDER)
-                    c.cmd("RSET")
-                return out
-        except ssl.SSLCertVerificationError as e:
-            out.error = f"certificate verification failed: {e.verify_message}"
-        except (OSError, ConnectionError, ssl.SSLError) as e:
-            if not out.error:
-                out.error = str(e) or type(e).__name__
-            if not out.connected or not verify:
-                return out
-    return out
-
-
-def plain_dialog(settings: Settings, timeout: float = 15.0) -> tuple[str, str]:
-    """(EHLO reply, MAIL FROM reply) of a client that never starts TLS."""
-    with Conn(settings.host, settings.smtp_port, timeout) as c:
-        ehlo = c.cmd("EHLO check.lab")
-        mail = c.cmd(PROBE_SENDER)
-        c.cmd("RSET")
-        return ehlo, mail
-
-
-def _leaf_der(path: str) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return certs.load_chain(Path(path))[0].public_bytes(Encoding.DER)
-
-
-def _describe_der(der: bytes, settings: Settings) -> str:
-    from cryptography import x509
-
-    if not der:
-        return "no certificate"
-    c = x509.load_der_x509_certificate(der)
-    name = c.subject.rfc4514_string()
-    try:
-        if der == _leaf_der(str(settings.snakeoil_cert)):
-            return f"the self-signed snakeoil certificate ({name})"
-    except LabError:
-        pass
-    return f"{name}, issued by {c.issuer.rfc4514_string()}"
 
 
 # --- the conditions shared by the steps -------------------------------------------------------------
@@ -444,7 +225,7 @@ def check_postfix_tls(settings: Settings) -> list[Condition]:
 
 
 def solve_postfix_tls(settings: Settings) -> list[str]:
-    done = _solve_requirements(settings, "postfix-tls")
+    done = solve_requirements(settings, "postfix-tls")
     live = settings.live_dir()
     if param(settings, "smtpd_tls_chain_files"):
         postfix.postconf(settings, "-X", "smtpd_tls_chain_files", check=True)
@@ -453,8 +234,14 @@ def solve_postfix_tls(settings: Settings) -> list[str]:
     postfix.postconf(settings, "-e", *edits, check=True)
     done.append("labsim postconf -e " + " ".join(f"'{e}'" for e in edits))
     mark = postfix.log_size(settings)
-    lab.restart(settings)
-    done.append("labsim restart (systemctl restart postfix)")
+    if lab.backend_running(settings):
+        # new smtpd processes read the new files (FACTS.md), and labsim reload waits for the old ones to go
+        lab.reload(settings)
+        done.append("labsim reload (a running server needs no restart for a new certificate; the lesson's "
+                    "systemctl restart postfix does it too)")
+    else:
+        lab.restart(settings)
+        done.append("labsim restart (systemctl restart postfix)")
     _wait_loaded_or_fail(settings, mark)
     return done
 
@@ -534,7 +321,7 @@ def check_encrypt(settings: Settings) -> list[Condition]:
 
 def _solve_level(level: str):
     def solve(settings: Settings) -> list[str]:
-        done = _solve_requirements(settings, level_steps[level])
+        done = solve_requirements(settings, level_steps[level])
         postfix.postconf(settings, "-e", f"smtpd_tls_security_level={level}", check=True)
         done.append(f"labsim postconf -e 'smtpd_tls_security_level = {level}'")
         mark = postfix.log_size(settings)
@@ -555,164 +342,14 @@ def _wait_loaded_or_fail(settings: Settings, mark: int) -> None:
                        detail="\n".join(lab.recent_problems(settings)), hint="labsim status; labsim logs")
 
 
-STEPS: dict[str, Step] = {
-    s.name: s for s in (
-        Step("certificate", "a certificate from the lab's Let's Encrypt CA", check_certificate, solve_certificate),
-        Step("postfix-tls", "Postfix serves certbot's certificate", check_postfix_tls, solve_postfix_tls,
-             ("certificate",)),
-        Step("opportunistic", "opportunistic TLS (smtpd_tls_security_level = may)", check_opportunistic,
-             _solve_level("may"), ("postfix-tls",)),
-        Step("encrypt", "mandatory TLS (smtpd_tls_security_level = encrypt)", check_encrypt,
-             _solve_level("encrypt"), ("postfix-tls",)),
-    )
-}
-
-
-def _solve_requirements(settings: Settings, name: str) -> list[str]:
-    """Solve the earlier steps a step builds on, when their checks fail."""
-    done: list[str] = []
-    for req in STEPS[name].requires:
-        if not run_check(settings, req).ok:
-            done += solve(settings, req)
-    return done
-
-
-def _step(name: str) -> Step:
-    try:
-        return STEPS[name]
-    except KeyError:
-        raise LabError(f"There is no lab step called {name!r}.", hint=f"Steps: {', '.join(STEPS)}.") from None
-
-
-def run_check(settings: Settings, name: str) -> StepResult:
-    """Check one step. Never raises for a lab in a wrong state: that is a failing condition."""
-    step = _step(name)
-    if not (settings.config_dir / "main.cf").exists():
-        conds = [Condition("lab", False, f"there is no lab in {settings.home}", hint="start the lab",
-                           solution="labsim up")]
-    else:
-        try:
-            conds = step.check(settings)
-        except LabError as e:
-            conds = [Condition("error", False, e.message, hint=e.hint)]
-    notes = [lab.unused_message(n, near) + f" (labsim postconf -X {n})" for n, near in lab.unused_parameters(settings)]
-    return StepResult(step.name, step.title, conds, notes)
-
-
-def run_checks(settings: Settings, names: list[str] | None = None) -> list[StepResult]:
-    return [run_check(settings, n) for n in (names or list(STEPS))]
-
-
-def history_file(settings: Settings) -> Path:
-    """Every check result of this lab, one JSON line each: a grading report can say when a step first
-    passed, also for a step a later step undoes (opportunistic and encrypt exclude each other)."""
-    return settings.home / "checks.jsonl"
-
-
-def record(settings: Settings, results: list[StepResult]) -> None:
-    if not settings.home.is_dir():
-        return
-    now = time.time()
-    lines = "".join(json.dumps({"time": round(now, 3), "step": r.step, "ok": r.ok}) + "\n" for r in results)
-    try:
-        with open(history_file(settings), "a", encoding="utf-8") as f:
-            f.write(lines)
-    except OSError:
-        pass
-
-
-def history(settings: Settings) -> dict[str, float]:
-    """step -> when its check first passed (steps that never passed are absent)."""
-    first: dict[str, float] = {}
-    try:
-        text = history_file(settings).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return first
-    for line in text.splitlines():
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if item.get("ok") and item.get("step") not in first:
-            first[item["step"]] = item["time"]
-    return first
-
-
-def solve(settings: Settings, name: str) -> list[str]:
-    """Do a step the way the lesson does it (and the earlier steps it needs). Returns what was done."""
-    return _step(name).solve(settings)
-
-
-# --- output ----------------------------------------------------------------------------------------------
-
-def render(results: list[StepResult], solution: bool = False) -> str:
-    lines: list[str] = []
-    for r in results:
-        lines.append(f"{'PASS' if r.ok else 'FAIL'} {r.step}: {r.title}")
-        for c in r.conditions:
-            lines.append(f"  {'ok  ' if c.ok else 'FAIL'} {c.message}")
-            if not c.ok and c.hint:
-                lines.append(f"       hint: {c.hint}")
-            if not c.ok and solution and c.solution:
-                lines.append(f"       solution: {c.solution}")
-        for note in r.notes:
-            lines.append(f"  note {note}")
-    return "\n".join(lines)
-
-
-def _steps_arg(step: str | None) -> list[str]:
-    if step is None or step == "all":
-        return list(STEPS)
-    _step(step)
-    return [step]
-
-
-@click.command("check")
-@click.argument("step", required=False, type=click.Choice([*STEPS, "all"]))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--solution", is_flag=True, help="Also show how to fix each failing condition.")
-@click.option("--solve", "do_solve", is_flag=True, help="Do the step(s) as the lesson does, then check.")
-def check_command(step: str | None, as_json: bool, solution: bool, do_solve: bool) -> None:
-    """Check the lab against a step of the lesson (all steps when none is given). Exit 0 when all pass.
-
-    Steps: certificate, postfix-tls, opportunistic, encrypt.
-    """
-    s = Settings.from_env()
-    names = _steps_arg(step)
-    try:
-        if do_solve:
-            for n in names:
-                for line in solve(s, n):
-                    click.echo(f"solve {n}: {line}", err=as_json)
-    except LabError as e:
-        click.echo(str(e), err=True)
-        sys.exit(2)
-    results = run_checks(s, names)
-    record(s, results)
-    if as_json:
-        payload = [r.as_dict(solution) for r in results]
-        click.echo(json.dumps({"ok": all(r.ok for r in results), "steps": payload}, indent=2))
-    else:
-        click.echo(render(results, solution))
-    sys.exit(0 if all(r.ok for r in results) else 1)
-
-
-@click.command("solve")
-@click.argument("step", type=click.Choice(list(STEPS)))
-def solve_command(step: str) -> None:
-    """Do a step of the lesson for you (certbot, postconf -e, reload), then check it."""
-    s = Settings.from_env()
-    try:
-        for line in solve(s, step):
-            click.echo(f"{step}: {line}")
-    except LabError as e:
-        click.echo(str(e), err=True)
-        sys.exit(2)
-    result = run_check(s, step)
-    record(s, [result])
-    click.echo(render([result]))
-    sys.exit(0 if result.ok else 1)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    check_command()
+for _step in (
+    Step("certificate", "a certificate from the lab's Let's Encrypt CA", check_certificate, solve_certificate,
+         lesson=2),
+    Step("postfix-tls", "Postfix serves certbot's certificate", check_postfix_tls, solve_postfix_tls,
+         ("certificate",), lesson=3),
+    Step("opportunistic", "opportunistic TLS (smtpd_tls_security_level = may)", check_opportunistic,
+         _solve_level("may"), ("postfix-tls",), lesson=4),
+    Step("encrypt", "mandatory TLS (smtpd_tls_security_level = encrypt)", check_encrypt,
+         _solve_level("encrypt"), ("postfix-tls",), lesson=5),
+):
+    register(_step)

@@ -13,7 +13,7 @@ from functools import wraps
 
 from rich.console import Console
 
-from .errors import LabError
+from ..errors import LabError
 
 err = Console(stderr=True)
 

@@ -13,10 +13,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import acme, lab, mailbox, postfix
-from .clitools import friendly
-from .errors import LabError
-from .settings import Settings
+from .. import acme, lab, mailbox, postfix
+from .tools import friendly
+from ..errors import LabError
+from ..settings import Settings
 
 console = Console()
 err = Console(stderr=True)
@@ -218,7 +218,7 @@ def reset(lesson: str, yes: bool) -> None:
     """Put the lab at the start of a lesson (1-5, or its name): stock main.cf plus what that lesson builds on.
 
     Your main.cf edits and the lab mailbox are lost; lessons 1 and 2 also delete the issued certificates."""
-    from . import notebook
+    from .. import notebook
 
     s = settings()
     num, name, _stage = notebook.lesson(lesson)
@@ -234,7 +234,7 @@ def reset(lesson: str, yes: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def progress(as_json: bool) -> None:
     """Which lesson steps your checks have passed (labsim check, and the notebooks' checks)."""
-    from . import notebook
+    from .. import notebook
 
     rows = notebook.progress(settings())
     if as_json:
@@ -271,7 +271,7 @@ def course(backend: str | None) -> None:
     st = lab.up(s, chosen)
     console.print(f"[green]lab up[/]: {st['backend']} on {st['host']}:{st['smtp_port']}")
     console.print(lab.backend_explained(chosen, why), highlight=False, soft_wrap=True)
-    root = Path(__file__).resolve().parent.parent / "notebooks"
+    root = Path(__file__).resolve().parents[2] / "notebooks"  # labsim/cli/__init__.py -> the checkout
     if not root.is_dir():
         raise LabError(f"The course notebooks are not at {root}.",
                        hint="Run `make lab` from a full checkout of the postfix-tls-lab repository.")
@@ -295,11 +295,11 @@ def course(backend: str | None) -> None:
 
 
 # Subcommands that live beside their modules (simulator, attacker, checks, classroom).
-from .cli_mitm import mitm_command  # noqa: E402  (the attacker in the middle, issue 3)
+from .mitm import mitm_command  # noqa: E402  (the attacker in the middle, issue 3)
 
 main.add_command(mitm_command)
 
-from .sim.cli import sim_command  # noqa: E402  (the Postfix 3.7 simulator, issue 3)
+from ..sim.cli import sim_command  # noqa: E402  (the Postfix 3.7 simulator, issue 3)
 
 main.add_command(sim_command)
 
@@ -308,7 +308,7 @@ from .checks import check_command, solve_command  # noqa: E402  (lab checks and 
 main.add_command(check_command)
 main.add_command(solve_command)
 
-from .cli_classroom import classroom_group  # noqa: E402  (per-student labs, issue 7)
+from .classroom import classroom_group  # noqa: E402  (per-student labs, issue 7)
 
 main.add_command(classroom_group)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from . import checks
-from .classroom import (DEFAULT_BASE_PORT, DEFAULT_STRIDE, block_exports, down, load, names_from, report,
+from .. import checks
+from ..classroom import (DEFAULT_BASE_PORT, DEFAULT_STRIDE, block_exports, down, load, names_from, report,
                         report_rows, status, up)
-from .clitools import friendly
+from .tools import friendly
 
 dir_option = click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
                           help="The classroom directory (default: $LABSIM_CLASSROOM, or /var/lib/labsim-classroom "
@@ -53,7 +53,7 @@ def status_command(as_json, root, jobs) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    steps = list(checks.STEPS)
+    steps = list(checks.lab_steps())
     click.echo(f"{'student':<16} {'lab':<5} " + " ".join(f"{n:<13}" for n in steps) + " quiz")
     for r in report_rows(rows):
         marks = " ".join(f"{r[f'check_{n}']:<13}" for n in steps)

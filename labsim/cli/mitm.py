@@ -6,9 +6,9 @@ import time
 
 import click
 
-from .clitools import friendly
-from .mitm import DEFAULT_FIND, DEFAULT_REPLACE, MODES, Mitm, _hostport, render
-from .settings import Settings
+from .tools import friendly
+from ..mitm import DEFAULT_FIND, DEFAULT_REPLACE, MODES, Mitm, _hostport, render
+from ..settings import Settings
 
 
 @click.command("mitm")

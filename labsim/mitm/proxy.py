@@ -1,26 +1,5 @@
-"""The attacker in the middle: a TCP proxy between an SMTP client and the lab's server.
-
-Why it exists: the lesson says STARTTLS is "opportunistic". This shows what that means on the wire.
-
-- ``observe``: prints what an eavesdropper reads. A plaintext session in full (every command, every
-  reply, the message itself); a STARTTLS session only up to ``220 2.0.0 Ready to start TLS``, then the
-  TLS handshake's clear parts (SNI, versions, cipher) and the encrypted byte counts each way.
-- ``strip``: deletes STARTTLS from the EHLO reply and answers the client's STARTTLS itself with
-  ``502 5.5.1 Error: command not implemented`` (what Postfix 3.7 says at level ``none``). A client at
-  ``may`` goes on in clear; a client at ``encrypt`` refuses. A server set to ``encrypt`` cannot help.
-- ``tamper``: strips too, then rewrites text in the message body in transit (``pay account 1234`` ->
-  ``pay account 6666`` by default). Without TLS nothing tells the recipient.
-
-Once TLS starts, the proxy relays bytes as they come (no re-framing). It listens on loopback only and
-forwards to loopback only. Use it from a notebook or a test as a context manager (it runs in a
-background thread)::
-
-    with Mitm(settings, mode="strip") as m:
-        ...  # aim a client at settings.mitm_port
-    print(m.text())
-
-or from the shell: ``labsim mitm --mode strip``. Every line also goes to ``<lab home>/mitm/transcript.log``.
-"""
+"""The attacker's proxy: a TCP relay between an SMTP client and the lab's server that writes down what it
+sees and asks its policy (:mod:`.policies`) what to change. See :mod:`labsim.mitm` for the modes."""
 
 from __future__ import annotations
 
@@ -33,17 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import mitm_tls
-from .errors import LabError, PortInUseError
-from .settings import Settings
-from .sim import replies
+from ..errors import LabError, PortInUseError
+from ..settings import Settings
+from . import hello as mitm_tls
+from .policies import MODES, STARTTLS_REFUSED, policy_for
+from .policies import show as _show
 
-MODES = ("observe", "strip", "tamper")
 DEFAULT_FIND = "pay account 1234"
 DEFAULT_REPLACE = "pay account 6666"
-#: What Postfix 3.7 answers to STARTTLS at smtpd_tls_security_level=none (FACTS.md, the one reply table
-#: in labsim.sim.replies): the stripper pretends to be a server without TLS.
-STARTTLS_REFUSED = replies.NOT_IMPLEMENTED.encode() + b"\r\n"
 UPSTREAM_DOWN = b"421 4.3.0 Service not available: the server behind the attacker does not answer\r\n"
 MAX_LINE = 1 << 20  # a "line" longer than this is relayed as it is
 
@@ -79,10 +55,6 @@ def _hostport(value: str, what: str) -> tuple[str, int]:
         ) from None
 
 
-def _show(data: bytes) -> str:
-    return data.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
-
-
 class Mitm:
     """A proxy on ``listen`` that relays to ``upstream`` and writes down what it sees.
 
@@ -113,7 +85,8 @@ class Mitm:
             _hostport(f"{host}:{port}", what)
         self.find = find.encode()
         self.replace = replace.encode()
-        self.strip = mode in ("strip", "tamper") if strip is None else strip
+        self.policy = policy_for(mode, self.find, self.replace, strip)
+        self.strip = self.policy.strips
         self.on_line = on_line
         self.log_path = log_path or transcript_file(settings)
         self._lines: list[Line] = []
@@ -362,22 +335,17 @@ class _Session:
             if line.rstrip(b"\r\n") == b".":
                 self.in_data = False
                 self.log("C", ".")
-            elif self.m.mode == "tamper" and self.m.find and self.m.find in line:
-                new = line.replace(self.m.find, self.m.replace)
-                self.log("C", _show(line))
-                self.log("MITM", f"TAMPERED: {_show(line)!r} -> {_show(new)!r}")
-                line = new
             else:
                 self.log("C", _show(line))
+                line = self.m.policy.data_line(line, self.log)
             await self._write(self.swriter, line)
             return
         self.log("C", _show(line))
         verb = line.split(maxsplit=1)[0].upper() if line.strip() else b""
         if verb == b"STARTTLS":
-            if self.m.strip:
-                self.log("MITM", "STARTTLS held back; the attacker answers as a server without TLS would")
-                self.log("S", _show(STARTTLS_REFUSED) + "   (forged by the attacker)")
-                await self._write(self.cwriter, STARTTLS_REFUSED)
+            forged = self.m.policy.client_starttls(self.log)
+            if forged is not None:
+                await self._write(self.cwriter, forged)
                 return
             self.starttls_reply = asyncio.get_running_loop().create_future()
             await self._write(self.swriter, line)
@@ -418,20 +386,10 @@ class _Session:
 
     async def _server_reply(self, reply: list[bytes]) -> None:
         code = reply[-1][:3]
-        if self.m.strip and len(reply) > 1 and code == b"250":
-            kept = [ln for ln in reply if ln[4:].strip().upper() != b"STARTTLS"]
-            if len(kept) != len(reply):
-                for ln in reply:
-                    self.log("S", _show(ln))
-                gone = ", ".join(repr(_show(ln)) for ln in reply if ln not in kept)
-                # Well-formed again: "250-" on every line but the last, "250 " on the last.
-                last = kept[-1][:3] + b" " + kept[-1][4:]
-                note = f"STRIPPED: deleted {gone} from the EHLO reply before relaying it"
-                if last != kept[-1]:
-                    note += f"; {_show(kept[-1])!r} became {_show(last)!r}, the new last line"
-                kept = [ln[:3] + b"-" + ln[4:] for ln in kept[:-1]] + [last]
-                self.log("MITM", note)
-                await self._write(self.cwriter, b"".join(kept))
+        if len(reply) > 1 and code == b"250":
+            rewritten = self.m.policy.ehlo_reply(reply, self.log)
+            if rewritten is not None:
+                await self._write(self.cwriter, b"".join(rewritten))
                 return
         for ln in reply:
             self.log("S", _show(ln))

@@ -1,0 +1,114 @@
+"""The lab's two mail servers behind one protocol: ``postfix`` (a private real Postfix instance, needs root)
+and ``sim`` (the aiosmtpd simulator in :mod:`labsim.sim`, no root). Both read the same main.cf and write
+the same log, so what the lab asks of a backend is small: start, stop, reload, is it running, and what its
+log says went wrong. :mod:`labsim.lab` picks one with :func:`get` and never branches on the name again.
+
+The implementations stay beside their code (:mod:`labsim.postfix`, :mod:`labsim.sim.control`); this module
+only names the contract and dispatches, so neither needs to know about the other.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Protocol
+
+from ..errors import LabError
+from ..settings import Settings
+
+NAMES = ("postfix", "sim")
+
+
+class Backend(Protocol):
+    name: str
+
+    def prepare(self, settings: Settings) -> None: ...
+
+    def start(self, settings: Settings) -> None: ...
+
+    def stop(self, settings: Settings) -> None: ...
+
+    def reload(self, settings: Settings) -> None: ...
+
+    def running(self, settings: Settings) -> bool: ...
+
+    def problems(self, settings: Settings, keep: int = 6) -> list[str]: ...
+
+
+class _ModuleBackend:
+    """A backend whose module has ``start``, ``stop``, ``reload``, ``is_running`` and perhaps ``prepare``."""
+
+    def __init__(self, name: str, load) -> None:
+        self.name = name
+        self._load = load
+
+    @property
+    def module(self) -> ModuleType:
+        return self._load()
+
+    def prepare(self, settings: Settings) -> None:
+        """What must be true before a start (Postfix: master.cf's smtpd on the lab port); may do nothing."""
+        prep = getattr(self.module, "prepare", None)
+        if prep is not None:
+            prep(settings)
+
+    def start(self, settings: Settings) -> None:
+        self.module.start(settings)
+
+    def stop(self, settings: Settings) -> None:
+        self.module.stop(settings)
+
+    def reload(self, settings: Settings) -> None:
+        self.module.reload(settings)
+
+    def running(self, settings: Settings) -> bool:
+        try:
+            return bool(self.module.is_running(settings))
+        except ImportError:  # the simulator's libraries missing: it cannot be running
+            return False
+
+    def problems(self, settings: Settings, keep: int = 6) -> list[str]:
+        """The warning/fatal/error lines of the lab log since the last start or reload (the same log format
+        for both: the simulator writes Postfix's lines)."""
+        from .. import postfix
+
+        try:
+            with open(settings.log_file, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - 200_000))
+                tail = f.read().decode(errors="replace").splitlines()[-400:]
+        except FileNotFoundError:
+            return []
+        for i in range(len(tail) - 1, -1, -1):
+            if any(m in tail[i] for m in ("daemon started", "starting the Postfix mail system", "reload -- version")):
+                tail = tail[i:]
+                break
+        return postfix.problems("\n".join(tail))[-keep:]
+
+    def __repr__(self) -> str:
+        return f"<backend {self.name}>"
+
+
+def _postfix() -> ModuleType:
+    from .. import postfix
+
+    return postfix
+
+
+def _sim() -> ModuleType:
+    from ..sim import control
+
+    return control
+
+
+_BACKENDS: dict[str, Backend] = {"postfix": _ModuleBackend("postfix", _postfix), "sim": _ModuleBackend("sim", _sim)}
+
+
+def get(name: str) -> Backend:
+    try:
+        return _BACKENDS[name]
+    except KeyError:
+        raise LabError(f"There is no backend called {name!r}.", hint="Backends: postfix, sim.") from None
+
+
+def all_backends() -> list[Backend]:
+    return [_BACKENDS[n] for n in NAMES]
