@@ -1,28 +1,7 @@
-"""Classroom mode: one isolated lab per student on one machine, their check results and quiz results.
-
-Layout of a classroom directory (``--dir``, ``$LABSIM_CLASSROOM``; default ``/var/lib/labsim-classroom`` for
-root, else ``~/.local/state/labsim-classroom``)::
-
-    classroom.json            who, which backend, which port block
-    students/NAME/lab/        the student's lab home (LABSIM_HOME): main.cf, queue, log, mailbox, CA
-    students/NAME/env         eval "$(cat students/NAME/env)" aims a shell or a notebook at that lab
-    students/NAME/quizzes.sqlite3   the student's quiz results (QUIZZES_DB in the env file)
-    report.csv, report.html   written by ``labsim classroom report``
-
-Ports: student *i* (0-based) gets the block ``base + i * stride`` ... ``+ stride - 1`` (stride at least the
-number of lab ports), in the order of ``BLOCK``; every port is checked free before anything starts.
-
-One CA per student: each lab runs its own pebble and mock DNS. pebble validates http-01 challenges on a
-single port fixed in its configuration (``httpPort``), so one shared pebble would make every student's
-``certbot --standalone`` listen on that same port, and a class issuing certificates at once would
-collide (or need a queue). One pebble per student also keeps a student's ``labsim down``/restart of the CA
-from touching anyone else. It costs about 30 MB per student (see bench/bench_classroom.py).
-"""
+"""The classroom itself: its students, their labs (up, down), and the processes that belong to them."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -35,21 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import acme, checks, lab, postfix, procs
-from .errors import LabError
-from .ports import is_free
-from .settings import DEFAULT_DOMAIN, PORTS, Settings
+from .. import acme, lab, postfix, procs
+from ..errors import LabError
+from ..ports import is_free
+from ..settings import DEFAULT_DOMAIN, Settings
+from .ports import DEFAULT_BASE_PORT, DEFAULT_STRIDE, block, find_base
 
-#: Port order inside a student's block (offset = position), as the instructor guide lists it.
-#: The first ten keep their documented offsets; a port added to ``settings.PORTS`` later comes after them.
-_FIRST = ("smtp_port", "mitm_port", "submission_port", "http01_port", "acme_port", "acme_mgmt_port",
-          "dns_port", "dns_mgmt_port", "tlsalpn01_port", "jupyter_port")
-BLOCK = tuple(a for a in _FIRST if any(a == p for p, _v, _d in PORTS)) + tuple(
-    p for p, _v, _d in PORTS if p not in _FIRST)
-assert sorted(BLOCK) == sorted(attr for attr, _v, _d in PORTS), "BLOCK must list every lab port once"
-
-DEFAULT_BASE_PORT = 20000
-DEFAULT_STRIDE = -(-len(BLOCK) // 10) * 10  # whole tens: 10 while the lab has ten ports
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 STATE = "classroom.json"
 
@@ -61,44 +31,6 @@ def default_root() -> Path:
         return Path("/var/lib/labsim-classroom")
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "labsim-classroom"
-
-
-# --- ports -----------------------------------------------------------------------------------------------
-
-def block(base: int, index: int = 0, stride: int = DEFAULT_STRIDE) -> dict[str, int]:
-    """The ports of student ``index``: attribute -> port."""
-    if stride < len(BLOCK):
-        raise LabError(f"A port block of {stride} is too small.", hint=f"Use --stride {len(BLOCK)} or more.")
-    first = base + index * stride
-    if first < 1024 or first + len(BLOCK) - 1 > 65535:
-        raise LabError(f"Port block {first}-{first + len(BLOCK) - 1} is outside 1024-65535.",
-                       hint="Choose another --base-port.")
-    return {attr: first + i for i, attr in enumerate(BLOCK)}
-
-
-def block_exports(base: int, index: int = 0, stride: int = DEFAULT_STRIDE) -> str:
-    """``export LABSIM_..._PORT=...`` lines for one block (the Binder/JupyterHub start script uses them)."""
-    var = {attr: v for attr, v, _d in PORTS}
-    return "\n".join(f"export {var[a]}={p}" for a, p in block(base, index, stride).items())
-
-
-def busy_ports(ports: list[int], host: str = "127.0.0.1") -> list[int]:
-    return [p for p in ports if not is_free(p, host)]
-
-
-def find_base(count: int, stride: int = DEFAULT_STRIDE, start: int = DEFAULT_BASE_PORT, stop: int = 32000,
-              host: str = "127.0.0.1") -> int:
-    """A base port below the kernel's ephemeral range where ``count`` blocks are all free right now."""
-    base = start
-    while base + count * stride <= stop:
-        ports = [p for i in range(count) for p in block(base, i, stride).values()]
-        busy = busy_ports(ports, host)
-        if not busy:
-            return base
-        base = max(busy) + 1  # skip past the last taken port
-        base += (-base + start) % stride  # keep blocks aligned to the stride
-    raise LabError(f"No {count} free port blocks of {stride} between {start} and {stop}.",
-                   hint="Free some ports, or pass --base-port and --stride explicitly.")
 
 
 # --- the classroom -------------------------------------------------------------------------------------
@@ -308,7 +240,7 @@ def lab_processes(settings: Settings) -> dict[str, list[int]]:
             todo.extend(children.get(p, []))
         return out
 
-    from .sim import control
+    from ..sim import control
 
     mail = tree(postfix.master_pid(settings)) + tree(control._pid(settings))
     ca = tree(acme.pid(settings, "pebble")) + tree(acme.pid(settings, "challtestsrv"))
@@ -371,134 +303,3 @@ def down(root: Path | None = None, purge: bool = False, jobs: int = 8) -> dict[s
     if purge:
         shutil.rmtree(room.root, ignore_errors=True)
     return {"stopped": len(room.students), "errors": errors, "killed_leftovers": sorted(set(killed))}
-
-
-
-# --- results ---------------------------------------------------------------------------------------------
-
-def quiz_summary(db: Path) -> dict[str, Any]:
-    """A student's quiz results from their SQLite database (quizzes.store), without creating it."""
-    empty = {"answers": 0, "correct": 0, "exams": 0, "last_exam_scaled": None, "last_exam_passed": None}
-    if not Path(db).exists():
-        return empty
-    from quizzes.store import Store
-
-    store = Store(db)
-    try:
-        answers = store.answers()
-        out = dict(empty, answers=len(answers), correct=sum(a.correct for a in answers))
-        finished = [store.result(s.id) for s in store.sessions("exam") if s.finished is not None]
-        finished = [r for r in finished if r]
-        out["exams"] = len(finished)
-        if finished:
-            out["last_exam_scaled"] = finished[-1].get("scaled")
-            out["last_exam_passed"] = finished[-1].get("passed")
-        return out
-    finally:
-        store.close()
-
-
-def student_status(s: Student, steps: list[str] | None = None) -> dict[str, Any]:
-    results = checks.run_checks(s.settings, steps)
-    checks.record(s.settings, results)
-    history = checks.history(s.settings)
-    return {
-        "student": s.name,
-        "home": str(s.settings.home),
-        "env_file": str(s.env_file),
-        "smtp_port": s.settings.smtp_port,
-        "running": lab.backend_running(s.settings),
-        "checks": {r.step: {"ok": r.ok, "failing": [c.message for c in r.failing()],
-                            "first_passed": history.get(r.step)} for r in results},
-        "quiz": quiz_summary(s.quiz_db),
-    }
-
-
-def status(root: Path | None = None, jobs: int = 8, steps: list[str] | None = None) -> list[dict[str, Any]]:
-    room = load(root)
-    out: dict[str, dict[str, Any]] = {}
-
-    def one(s: Student) -> None:
-        out[s.name] = student_status(s, steps)
-
-    errors = _parallel(one, room.students, jobs)
-    for name, e in errors.items():
-        out[name] = {"student": name, "error": e, "checks": {}, "quiz": quiz_summary(room.student(name).quiz_db)}
-    return [out[s.name] for s in room.students]
-
-
-CSV_FIELDS = ["student", "running", "smtp_port", *[f"check_{n}" for n in checks.lab_steps()],
-              *[f"first_passed_{n}" for n in checks.lab_steps()], "steps_passed_ever", "quiz_answers",
-              "quiz_correct", "exams", "last_exam_scaled", "last_exam_passed", "failing"]
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
-
-
-def report_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for r in rows:
-        c, q = r.get("checks", {}), r.get("quiz", {})
-        row = {"student": r["student"], "running": int(bool(r.get("running"))), "smtp_port": r.get("smtp_port", "")}
-        for n in checks.lab_steps():
-            row[f"check_{n}"] = "pass" if c.get(n, {}).get("ok") else "fail"
-            row[f"first_passed_{n}"] = _when(c.get(n, {}).get("first_passed"))
-        row["steps_passed_ever"] = sum(1 for n in checks.lab_steps() if c.get(n, {}).get("first_passed"))
-        row.update(quiz_answers=q.get("answers", 0), quiz_correct=q.get("correct", 0), exams=q.get("exams", 0),
-                   last_exam_scaled="" if q.get("last_exam_scaled") is None else q["last_exam_scaled"],
-                   last_exam_passed="" if q.get("last_exam_passed") is None else int(bool(q["last_exam_passed"])))
-        fails = [f"{n}: {m}" for n, v in c.items() for m in v.get("failing", [])[:1]]
-        row["failing"] = " | ".join(fails) or r.get("error", "")
-        out.append(row)
-    return out
-
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
-    w.writeheader()
-    w.writerows(report_rows(rows))
-    return buf.getvalue()
-
-
-def to_html(rows: list[dict[str, Any]], title: str = "labsim classroom report") -> str:
-    """One self-contained page (inline CSS, no script, no external asset), from the jinja2 template
-    ``labsim/data/classroom-report.html.j2`` with autoescape on: a student name is text, never markup."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.PackageLoader("labsim", "data"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True)
-    steps = list(checks.lab_steps())
-    students = []
-    for r, row in zip(rows, report_rows(rows)):
-        cells = []
-        for n in steps:
-            info = r.get("checks", {}).get(n, {})
-            ok = bool(info.get("ok"))
-            first = row[f"first_passed_{n}"]
-            cells.append({"label": "pass" if ok else "fail",
-                          "tip": "; ".join(info.get("failing", [])) or ("passes now" if ok else ""),
-                          "first_passed": first[11:16] if first and not ok else ""})
-        exam = ""
-        if row["last_exam_scaled"] != "":
-            exam = f"{row['last_exam_scaled']} ({'pass' if row['last_exam_passed'] else 'fail'})"
-        students.append({
-            "name": r["student"], "running": r.get("running"), "cells": cells,
-            "steps_passed": row["steps_passed_ever"], "exam": exam, "failing": row["failing"],
-            "quiz": f"{row['quiz_correct']}/{row['quiz_answers']}" if row["quiz_answers"] else "",
-        })
-    passed = {n: sum(1 for r in rows if r.get("checks", {}).get(n, {}).get("ok")) for n in steps}
-    return env.get_template("classroom-report.html.j2").render(
-        title=title, steps=steps, students=students, passed=passed, made=time.strftime("%Y-%m-%d %H:%M"))
-
-
-def report(root: Path | None = None, csv_path: Path | None = None, html_path: Path | None = None,
-           jobs: int = 8) -> tuple[Path, Path, list[dict[str, Any]]]:
-    room = load(root)
-    rows = status(room.root, jobs)
-    csv_path = Path(csv_path or room.root / "report.csv")
-    html_path = Path(html_path or room.root / "report.html")
-    csv_path.write_text(to_csv(rows))
-    html_path.write_text(to_html(rows))
-    return csv_path, html_path, rows
