@@ -391,6 +391,20 @@ def log_since(settings: Settings, offset: int) -> str:
         return ""
 
 
+def log_tail(settings: Settings, max_bytes: int = 200_000) -> str:
+    """The last ``max_bytes`` of the lab log (the first, likely partial, line dropped when cut): the one
+    reader of a log's end, for both backends (the simulator writes Postfix's lines)."""
+    try:
+        with open(settings.log_file, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            text = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return text.split("\n", 1)[1] if size > max_bytes and "\n" in text else text
+
+
 PROBLEM_WORDS = ("fatal:", "panic:", "error:", "warning:")
 
 

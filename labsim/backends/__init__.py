@@ -71,13 +71,7 @@ class _ModuleBackend:
         for both: the simulator writes Postfix's lines)."""
         from .. import postfix
 
-        try:
-            with open(settings.log_file, "rb") as f:
-                f.seek(0, 2)
-                f.seek(max(0, f.tell() - 200_000))
-                tail = f.read().decode(errors="replace").splitlines()[-400:]
-        except FileNotFoundError:
-            return []
+        tail = postfix.log_tail(settings).splitlines()[-400:]
         for i in range(len(tail) - 1, -1, -1):
             if any(m in tail[i] for m in ("daemon started", "starting the Postfix mail system", "reload -- version")):
                 tail = tail[i:]

@@ -56,13 +56,7 @@ def _stamp(text: str, now: dt.datetime | None = None) -> float:
 
 def last_load(settings: Settings, max_bytes: int = 4_000_000) -> tuple[float, str] | None:
     """When the lab's mail server last read main.cf: its last ``daemon started``/``reload`` log line."""
-    try:
-        with open(settings.log_file, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - max_bytes))
-            lines = f.read().decode(errors="replace").splitlines()
-    except FileNotFoundError:
-        return None
+    lines = postfix.log_tail(settings, max_bytes).splitlines()
     want = str(settings.config_dir)
     for line in reversed(lines):
         m = _MASTER_LINE.match(line)

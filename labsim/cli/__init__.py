@@ -140,10 +140,11 @@ def _report_health(s: Settings, mark: int, did: str) -> None:
 @friendly
 def logs(lines: int, follow: bool) -> None:
     """Show the lab's mail log (Postfix's maillog_file)."""
-    path = settings().log_file
+    s = settings()
+    path = s.log_file
     if not path.exists():
         raise LabError(f"No log yet at {path}.", hint="labsim up")
-    text = path.read_text(errors="replace").splitlines()[-lines:]
+    text = postfix.log_tail(s, max(200_000, lines * 1000)).splitlines()[-lines:]
     click.echo("\n".join(text))
     if follow:
         with open(path) as f:
