@@ -69,6 +69,7 @@ class Settings:
     dns_auth_port: int = 8153
     resolver_port: int = 8154
     mta_sts_port: int = 8461
+    sim_workers: int = 0  # the simulator's smtpd worker processes (LABSIM_SIM_WORKERS); 0: one per CPU
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -84,6 +85,8 @@ class Settings:
         for attr, var, _default in PORTS:
             if env.get(var):
                 values[attr] = _port(var, env[var])
+        if env.get("LABSIM_SIM_WORKERS"):
+            values["sim_workers"] = _count("LABSIM_SIM_WORKERS", env["LABSIM_SIM_WORKERS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "home" in values:
             values["home"] = Path(values["home"]).expanduser().absolute()  # type: ignore[arg-type]
@@ -211,3 +214,16 @@ def _port(var: str, raw: str) -> int:
     if not 1 <= port <= 65535:
         raise LabError(f"{var}={raw!r} is not a TCP port.", hint=f"Set {var} to a number from 1024 to 65535.")
     return port
+
+
+def _count(var: str, raw: str) -> int:
+    from .errors import LabError
+
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= 256:
+        raise LabError(f"{var}={raw!r} is not a process count.", hint=f"Set {var} to a number from 1 to 256 "
+                       "(0: one per CPU).")
+    return n

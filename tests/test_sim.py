@@ -67,7 +67,7 @@ def alive(port: int) -> None:
 
 def test_start_is_idempotent_and_port_in_use_names_the_variable(sim) -> None:
     assert control.is_running(sim)
-    assert control.start(sim) == int(control.pid_file(sim).read_text())
+    assert control.start(sim) == int(control.pid_file(sim).read_text().split()[0])
     other = new_settings().with_(smtp_port=sim.smtp_port)
     lab_postfix.create_config(other)
     try:
@@ -275,3 +275,178 @@ def test_hundreds_of_concurrent_sessions(sim) -> None:
     assert results.count("< 221 2.0.0 Bye") == 300, {r for r in results}
     assert elapsed < 30, elapsed
     alive(sim.smtp_port)
+
+
+# --- the master and its smtpd workers (labsim.sim.app) -------------------------------------------------------
+def _procs_of(s) -> list[str]:
+    """Processes still running that belong to lab ``s`` (its home on their command line or in their environment)."""
+    from labsim import procs
+
+    return procs.mentioning(str(s.home))
+
+
+@pytest.fixture()
+def workers_lab():
+    """A simulator with three workers (more than this machine's CPUs, so the count is the setting's)."""
+    s = new_settings().with_(sim_workers=3)
+    lab_postfix.create_config(s)
+    control.start(s)
+    yield s
+    control.stop(s)
+    remove_home(s)
+
+
+def _session_pids(s, text: str) -> set[int]:
+    import re
+
+    return {int(m) for m in re.findall(r"postfix/smtpd\[(\d+)\]: connect from", text)}
+
+
+def _hold_sessions(port: int, count: int, hold: float = 0.3) -> list[str]:
+    """``count`` clients at once, each reading the banner, waiting, then quitting: their banners."""
+    def one(_: int) -> str:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            buf = bytearray()
+            banner = read_reply(c, buf, timeout=10) or ""
+            time.sleep(hold)
+            c.sendall(b"QUIT\r\n")
+            read_reply(c, buf)
+            return banner
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_workers_exist_one_socket_each_with_its_pid(workers_lab) -> None:
+    import psutil
+
+    s = workers_lab
+    master = control._pid(s)
+    pids = control.workers(s)
+    assert len(pids) == 3 and master not in pids, (master, pids)
+    for pid in pids:
+        assert psutil.Process(pid).ppid() == master
+    # One listening socket on 127.0.0.1, shared: every listener of the port is the master or a worker.
+    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+                 and c.laddr.port == s.smtp_port]
+    assert {c.laddr.ip for c in listening} == {"127.0.0.1"} and {c.pid for c in listening} <= {master, *pids}
+    assert control.worker_count(new_settings()) >= 1
+    # Sessions are served by several workers, each logging with its own pid, as smtpd processes do.
+    mark = s.log_file.stat().st_size
+    seen: set[int] = set()
+    for _ in range(10):
+        _hold_sessions(s.smtp_port, 24)
+        seen = _session_pids(s, wait_for_log(s, "disconnect from")[mark:])
+        if len(seen) > 1:
+            break
+    assert len(seen) > 1 and seen <= set(pids), (seen, pids)
+    text = s.log_file.read_text()
+    assert text.count("daemon started -- version 3.7.11") == 1
+
+
+def test_reload_reaches_every_worker_and_is_logged_once(workers_lab) -> None:
+    s = workers_lab
+    pids = set(control.workers(s))
+    mark = s.log_file.stat().st_size
+    lab_postfix.postconf(s, "-e", "smtpd_banner=$myhostname ESMTP reloaded", check=True)
+    control.reload(s)  # returns once every worker has re-read main.cf
+    seen: set[int] = set()
+    banners: list[str] = []
+    for _ in range(10):
+        banners += _hold_sessions(s.smtp_port, 24)
+        seen = _session_pids(s, wait_for_log(s, "disconnect from")[mark:])
+        if seen == pids:
+            break
+    assert seen == pids, (seen, pids)  # every worker served a session after the reload ...
+    assert set(banners) == {"220 lab.itpro.tv ESMTP reloaded"}, set(banners)  # ... with the new main.cf
+    text = s.log_file.read_text()[mark:]
+    assert text.count("postfix/master[") == text.count("reload -- version 3.7.11") == 1, text
+    assert f"postfix/master[{control._pid(s)}]: reload -- version 3.7.11" in text
+    assert set(control.workers(s)) == pids  # reloaded in place, as Postfix's master stays
+
+
+def test_a_worker_that_dies_is_replaced(workers_lab) -> None:
+    import os
+    import signal
+
+    s = workers_lab
+    before = control.workers(s)
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        now = control.workers(s)
+        if len(now) == 3 and before[0] not in now:
+            break
+        time.sleep(0.1)
+    assert len(now) == 3 and before[0] not in now, now
+    assert f"pid {before[0]} killed by signal 9" in wait_for_log(s, f"pid {before[0]} killed")
+    alive(s.smtp_port)
+
+
+def test_down_leaves_no_process_even_after_the_master_is_killed() -> None:
+    import os
+    import signal
+
+    import psutil
+
+    for how in ("stop", "kill the master"):
+        s = new_settings().with_(sim_workers=2)
+        lab_postfix.create_config(s)
+        try:
+            master = control.start(s)
+            pids = [master, *control.workers(s)]
+            assert len(pids) == 3 and len(_procs_of(s)) == 3, _procs_of(s)
+            if how == "kill the master":
+                os.kill(master, signal.SIGKILL)  # the workers die with it (PR_SET_PDEATHSIG)
+            control.stop(s)
+            gone, running = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=5)
+            assert not [p for p in running if p.status() != psutil.STATUS_ZOMBIE], (how, running)
+            assert _procs_of(s) == [] and not control.is_running(s), (how, _procs_of(s))
+            assert not control.pid_file(s).exists() and not control.state_file(s).exists()
+            with socket.socket() as c:
+                assert c.connect_ex(("127.0.0.1", s.smtp_port)) != 0, "something still listens"
+        finally:
+            control.stop(s)
+            remove_home(s)
+
+
+def test_queue_ids_are_unique_under_concurrent_sessions(workers_lab) -> None:
+    import re
+
+    s = workers_lab
+
+    def session(i: int) -> str:
+        t = play(s.smtp_port, ["EHLO c", "MAIL FROM:<a@b>", f"RCPT TO:<{RCPT}>", "DATA",
+                               f"Subject: {i}\r\n\r\nids\r\n.".encode() + b"\r\n", "QUIT"], quiet=0.3)
+        return next((line.rsplit(" ", 1)[1] for line in t if "queued as" in line), "")
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        ids = list(pool.map(session, range(300)))
+    assert all(re.fullmatch(r"[0-9A-F]{10,12}", q) for q in ids), [q for q in ids if not re.fullmatch(r"[0-9A-F]+", q)]
+    assert len(set(ids)) == 300, len(set(ids))
+    text = wait_for_log(s, ids[-1])
+    served = {int(m) for m in re.findall(r"postfix/smtpd\[(\d+)\]: [0-9A-F]+: client=", text)}
+    assert len(served) > 1, served  # the ids came from several workers
+
+
+def test_fatal_configuration_is_logged_once_for_all_workers(workers_lab) -> None:
+    """While smtpd cannot start, one fatal and one throttling line however many workers get clients."""
+    s = workers_lab
+    mark = s.log_file.stat().st_size
+    lab_postfix.postconf(s, "-e", "smtpd_tls_security_level=encrpyt", check=True)
+    control.reload(s)
+    try:
+        def knock(_: int) -> bytes:
+            with socket.create_connection(("127.0.0.1", s.smtp_port), timeout=1.5) as c:
+                try:
+                    return c.recv(100)
+                except socket.timeout:
+                    return b""
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            assert set(pool.map(knock, range(12))) == {b""}  # no banner for anyone
+        text = wait_for_log(s, "throttling")[mark:]
+        assert text.count('fatal: Invalid TLS level "encrpyt"') == 1, text
+        assert text.count("bad command startup -- throttling") == 1, text
+    finally:
+        lab_postfix.postconf(s, "-e", "smtpd_tls_security_level=may", check=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
@@ -23,10 +22,16 @@ from .simconfig import GlobalFatal
               help="Log file when main.cf sets no maillog_file (default: the lab's log/maillog).")
 @click.option("--mailbox", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Maildir for mail to mydestination (default: the lab mailbox).")
-def sim_command(config_dir: Path | None, listen: str | None, log_file: Path | None, mailbox: Path | None) -> None:
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="smtpd worker processes (default: $LABSIM_SIM_WORKERS, else one per CPU).")
+@click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
+              help="Where the master records its workers and reloads (labsim.sim.control waits on it).")
+def sim_command(config_dir: Path | None, listen: str | None, log_file: Path | None, mailbox: Path | None,
+                workers: int | None, state_file: Path | None) -> None:
     """Serve the Postfix 3.7 smtpd simulator in the foreground, configured by main.cf.
 
-    SIGHUP re-reads main.cf (what `postfix reload` does); Ctrl-C or SIGTERM stops it.
+    A master process and its smtpd workers (one per CPU) on one socket. SIGHUP re-reads main.cf (what
+    `postfix reload` does); Ctrl-C or SIGTERM stops it.
     """
     from .app import Simulator
     from .server import resolve_listen
@@ -43,7 +48,8 @@ def sim_command(config_dir: Path | None, listen: str | None, log_file: Path | No
         )))
     try:
         simulator = Simulator(
-            config_dir or settings.config_dir, host, port, log_file or settings.log_file, mailbox or settings.mailbox
+            config_dir or settings.config_dir, host, port, log_file or settings.log_file, mailbox or settings.mailbox,
+            workers=workers or settings.sim_workers or None, state_file=state_file,
         )
     except GlobalFatal as error:  # Postfix does not start either: postfix(1) reads these parameters too
         raise click.ClickException(f"fatal: {error}") from None
@@ -53,6 +59,6 @@ def sim_command(config_dir: Path | None, listen: str | None, log_file: Path | No
         raise click.ClickException(str(error)) from None
     click.echo(f"labsim sim: Postfix 3.7 simulator on {host}:{port}, configuration {simulator.config_dir}", err=True)
     try:
-        asyncio.run(simulator.serve())
-    except KeyboardInterrupt:
-        pass
+        simulator.run()
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error}") from None

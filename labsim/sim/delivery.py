@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import socket
@@ -22,10 +23,20 @@ from labsim.dates import header_date
 from .simconfig import SimConfig
 
 
+#: (index, count) of this simulator worker process among its siblings: set in each by ``labsim.sim.app``.
+WORKER = (0, 1)
+_SERIAL = itertools.count(random.randrange(1 << 24))
+
+
 def queue_id() -> str:
-    """Postfix's short queue id shape: 5 hex digits of microseconds, then a hex inode-like number."""
+    """Postfix's short queue id shape: 5 hex digits of microseconds, then a hex inode-like number.
+
+    The number is this process's serial times the worker count plus its index, so no two ids of a lab's
+    workers meet (Postfix's is the queue file's inode, unique while the message is queued)."""
     usec = int((time.time() % 1) * 1_000_000) & 0xFFFFF
-    return f"{usec:05X}{random.randrange(0x100000, 0xFFFFFF):X}"
+    index, count = WORKER
+    span = 0xEFFFFF // count * count
+    return f"{usec:05X}{0x100000 + (next(_SERIAL) * count + index) % span:X}"
 
 
 def canonical(address: str, conf: SimConfig) -> str:
