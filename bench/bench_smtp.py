@@ -70,6 +70,7 @@ class Row:
     starttls_per_s: float | None = None
     messages_per_s: float | None = None
     note: str = ""
+    workers: int | None = None  # the simulator's smtpd worker processes
     results: list[Result] = field(default_factory=list)
 
 
@@ -137,10 +138,12 @@ def _sim_control():
     return control
 
 
-def start_backend(backend: str, bits: int, root: Path) -> Settings:
-    """A fresh lab home with an RSA key of ``bits`` as its certificate, and the backend started on it."""
+def start_backend(backend: str, bits: int, root: Path, sim_workers: int = 0) -> Settings:
+    """A fresh lab home with an RSA key of ``bits`` as its certificate, and the backend started on it
+    (the simulator with ``sim_workers`` smtpd workers, 0: as the lab starts it, one per CPU)."""
     smtp, mitm = free_ports(2)
-    s = Settings(home=root / f"{backend}-{bits}", smtp_port=smtp, mitm_port=mitm, backend=backend)
+    s = Settings(home=root / f"{backend}-{bits}", smtp_port=smtp, mitm_port=mitm, backend=backend,
+                 sim_workers=sim_workers)
     postfix.create_config(s)
     certs.self_signed(s.snakeoil_cert, s.snakeoil_key, [s.domain], key_size=bits)
     if backend == "postfix":
@@ -175,7 +178,7 @@ def stop_backend(backend: str, s: Settings) -> None:
 def bench_one(backend: str, bits: int, root: Path, args: argparse.Namespace) -> Row:
     row = Row(backend, bits)
     try:
-        s = start_backend(backend, bits, root)
+        s = start_backend(backend, bits, root, args.sim_workers)
     except ImportError as e:
         row.note = f"skipped: labsim.sim.control is not available yet ({e})"
         return row
@@ -184,6 +187,8 @@ def bench_one(backend: str, bits: int, root: Path, args: argparse.Namespace) -> 
         return row
     try:
         served = served_key_bits(s)
+        if backend == "sim":
+            row.workers = len(_sim_control().workers(s))
         if served != bits:
             row.note = f"skipped: the server presents an RSA-{served} certificate, not RSA-{bits}"
             return row
@@ -234,7 +239,9 @@ def report(rows: list[Row], signs: dict[int, float], args: argparse.Namespace) -
     console = Console(highlight=False, width=120)
     cores = os.cpu_count() or 1
     table = Table(title=f"SMTP with STARTTLS on this machine ({cores} cores, {args.clients} client processes, "
-                        f"best of {args.repeat} x {args.seconds:g} s per figure)")
+                        f"best of {args.repeat} x {args.seconds:g} s per figure"
+                        + "".join(f"; sim: {w} smtpd workers" for w in sorted({r.workers for r in rows if r.workers}))
+                        + ")")
     for col in ("server", "key", "STARTTLS sessions/s", "messages/s (1 per session)", "RSA signs/s (1 core)", "note"):
         table.add_column(col, justify="left" if col in ("server", "note") else "right")
     for r in rows:
@@ -281,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="time per run (default 3)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure, the best counts (default 3)")
     ap.add_argument("--count", type=int, default=5000, help="most sessions per run (default 5000)")
+    ap.add_argument("--sim-workers", type=int, default=int(os.environ.get("LABSIM_SIM_WORKERS") or 0),
+                    help="the simulator's smtpd workers (default: $LABSIM_SIM_WORKERS, else one per CPU, as the lab)")
     ap.add_argument("--no-openssl", action="store_true", help="skip openssl speed (saves about 8 s)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = ap.parse_args(argv)

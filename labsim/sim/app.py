@@ -199,6 +199,7 @@ class Simulator:
                     loop.call_later(1.0, loop.add_reader, sock.fileno(), accept)
                 return
             conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # replies of several lines: no Nagle wait
             loop.create_task(take(conn))
 
         loop.add_reader(sock.fileno(), accept)
