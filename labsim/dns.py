@@ -486,8 +486,8 @@ def check_tlsa(settings: Settings) -> list:
     published = _tlsa_digests(auth)
     signed = bool(published) and any(s.split()[4:5] == ["TLSA"] for s in auth.signatures)
     out.append(Condition("tlsa-published", signed,
-                         f"the signed zone publishes a TLSA 3 1 1 record for {name}, with its RRSIG" if signed else
-                         f"the signed zone has no signed TLSA 3 1 1 record for {name}"
+                         "the signed zone publishes a TLSA 3 1 1 record for the lab's SMTP port, with its RRSIG"
+                         if signed else "the signed zone has no signed TLSA 3 1 1 record for the lab's SMTP port"
                          + (" (a record without a signature)" if published else ""),
                          hint="dns.publish(lab, dns.Zone(tlsa={lab.smtp_port: DIGEST, ...}, txt=...)) signs and serves it"))
     ans = dig(settings, name, "TLSA")
