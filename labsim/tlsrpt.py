@@ -5,7 +5,7 @@ lists no TLS-RPT parameter). So this module reads what the sending Postfix (:mod
 of :mod:`labsim.dane` and :mod:`labsim.mtasts`) wrote in its log, and the policy in force in the lab, and writes
 the JSON report (``application/tlsrpt+json``, RFC 8460 section 4) a reporting sender would send to the
 ``rua=`` address of the lab zone's ``_smtp._tls`` record. The lab does not mail it; it is a file under
-``<lab home>/tlsrpt/``, named as section 5.3 names the attachment (``sender!policy-domain!begin!end.json``).
+``<lab home>/tlsrpt/``, named as RFC 8460 names a report file (``sender!policy-domain!begin!end.json``).
 
 The fields are RFC 8460's: ``organization-name``, ``date-range`` (``start-datetime``, ``end-datetime``),
 ``contact-info``, ``report-id``, and ``policies[]``, each with ``policy`` (``policy-type`` sts, tlsa or
@@ -212,8 +212,8 @@ def report(lab: Settings, since: int = 0, *, policy: Policy | None = None) -> di
 
 
 def write(lab: Settings, rep: dict) -> Path:
-    """Store ``rep`` as ``<lab home>/tlsrpt/<sender>!<policy domain>!<begin>!<end>.json`` (RFC 8460
-    section 5.3's file name, uncompressed)."""
+    """Store ``rep`` as ``<lab home>/tlsrpt/<sender>!<policy domain>!<begin>!<end>.json`` (RFC 8460's
+    file name, uncompressed)."""
     def epoch(text: str) -> int:
         return int(_dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc).timestamp())
 
