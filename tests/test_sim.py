@@ -450,3 +450,14 @@ def test_fatal_configuration_is_logged_once_for_all_workers(workers_lab) -> None
         assert text.count("bad command startup -- throttling") == 1, text
     finally:
         lab_postfix.postconf(s, "-e", "smtpd_tls_security_level=may", check=True)
+
+
+def test_worker_count_setting() -> None:
+    from labsim.settings import Settings
+
+    assert Settings.from_env({"LABSIM_SIM_WORKERS": "3"}).sim_workers == 3
+    assert control.worker_count(Settings(sim_workers=5)) == 5
+    assert control.worker_count(Settings()) >= 1  # 0: one per CPU
+    for bad in ("x", "-1", "1000"):
+        with pytest.raises(LabError, match="LABSIM_SIM_WORKERS"):
+            Settings.from_env({"LABSIM_SIM_WORKERS": bad})

@@ -1,4 +1,4 @@
-"""``labsim sim``: run the simulator in the foreground (the lead's labsim/cli.py registers ``sim_command``)."""
+"""``labsim sim``: run the simulator in the foreground (labsim/cli/ registers ``sim_command``)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def sim_command(config_dir: Path | None, listen: str | None, log_file: Path | No
         raise click.ClickException(f"{error}. Create the lab configuration first: labsim up --backend sim") from None
     except LabError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"labsim sim: Postfix 3.7 simulator on {host}:{port}, configuration {simulator.config_dir}", err=True)
+    click.echo(f"labsim sim: Postfix 3.7 simulator on {host}:{port}, configuration {simulator.config_dir}, "
+               f"{simulator.workers} smtpd workers", err=True)
     try:
         simulator.run()
     except OSError as error:
