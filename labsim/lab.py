@@ -281,11 +281,19 @@ def status(settings: Settings) -> dict[str, Any]:
     backend = backend_of(settings)
     configured = (settings.config_dir / "main.cf").exists()
 
-    from .maincf import MainCf  # the one main.cf model, in process
+    from .maincf import ConfigError, MainCf  # the one main.cf model, in process
 
-    conf = MainCf.load(settings.config_dir) if configured else None
-    cert, key = conf.server_tls_files() if conf else ("", "")
-    level = conf.get("smtpd_tls_security_level").strip() if conf else ""
+    # The values smtpd uses ($name expanded, chain files first); a main.cf too broken to read is a problem
+    # to report, not a reason to report nothing.
+    cert = key = level = ""
+    config_problem = []
+    if configured:
+        try:
+            conf = MainCf.load(settings.config_dir)
+            cert, key = conf.server_tls_files()
+            level = conf.get("smtpd_tls_security_level").strip()
+        except ConfigError as e:
+            config_problem = [f"main.cf: {e.message}"]
     running = backend_running(settings, backend)
     banner = probe(settings) if running else None
     return {
@@ -300,13 +308,13 @@ def status(settings: Settings) -> dict[str, Any]:
         "log_file": str(settings.log_file),
         "mailbox": str(settings.mailbox),
         "cert_file": cert,
-        "key_file": key or cert,
+        "key_file": key,
         "tls_security_level": level,
         "lab_ca": str(settings.lab_ca),
         "ca_running": acme.is_running(settings),
         "acme_directory": settings.acme_directory_url,
         "certificate_issued": acme.issued(settings),
-        "problems": recent_problems(settings),
+        "problems": config_problem + recent_problems(settings),
         "unused_parameters": [unused_message(n, near) for n, near in unused_parameters(settings)],
     }
 

@@ -12,10 +12,12 @@ notebook expects, so every notebook also runs alone. Stages, in lesson order:
 
 ``check(step)`` prints what ``labsim check STEP`` prints (:mod:`labsim.checks`: one line per condition,
 ``ok`` or ``FAIL`` with a hint), also for the notebooks' own exercises, which are steps of the same registry
-(:mod:`labsim.checks.exercises`: ``tamper``, ``rsa-4096``,
-``client-encrypt``, ``tlsa``, ``mta-sts``). When ``LABSIM_NOTEBOOK_SOLVE=1`` (set only by the test harness and by the run that stores the
-notebooks' outputs), a failing exercise is first solved with its folded solution: the authors'
-solve-then-check, so the stored outputs show what a learner who did the exercise sees.
+(:mod:`labsim.checks.exercises`: ``tamper``, ``rsa-4096``, ``client-encrypt``, ``tlsa``, ``mta-sts``). When
+``LABSIM_NOTEBOOK_SOLVE=1`` (set only by the test harness and by the run that stores the notebooks'
+outputs), a failing step is first solved by its one solve in that registry (``labsim solve STEP`` does the
+same; an exercise's is its folded solution), so the stored outputs show what a learner who did it sees.
+The stages build on the same solves: ``certificate`` is the rsa-4096 step's, ``postfix-tls`` the
+postfix-tls step's plus notebook 03's two logging parameters.
 
 Everything here prints stable text only (no ports, pids, dates), so nbval compares the same output on
 the real Postfix and on the simulator.
@@ -26,16 +28,11 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from pathlib import Path
 
-from . import acme, lab as labmod, mailbox, postfix
+from . import lab as labmod, mailbox, postfix
+from .checks.exercises import RSA_CERTBOT  # noqa: F401  (notebook 02's command; the lesson's: checks.LESSON_CERTBOT)
 from .settings import Settings
 
-#: The exercise's RSA variant of the lesson's certbot command (notebook 02); the lesson's own command is
-#: ``labsim.checks.LESSON_CERTBOT``.
-RSA_CERTBOT = ["certonly", "--standalone", "--key-type", "rsa", "--rsa-key-size", "4096",
-               "--cert-name", "lab.itpro.tv", "--agree-tos", "--preferred-challenges", "http",
-               "-d", "lab.itpro.tv"]
 STAGES = ("up", "certificate", "postfix-tls")
 SOLVE_VAR = "LABSIM_NOTEBOOK_SOLVE"
 
@@ -136,40 +133,34 @@ def transcript(m, skip_closing: bool = True) -> None:  # m: labsim.mitm.Mitm
 
 # --- stages: the states notebooks start from (the checks and exercises are labsim.checks' registry) ---
 
-def _key_info(path: Path) -> tuple[str, int]:
-    from .checks.exercises import _key_info as key_info
-
-    return key_info(path)
-
-
-def _live(s: Settings) -> Path:
-    return s.live_dir()
-
-
 def _solve_certificate(s: Settings) -> None:
-    """The state notebook 2 leaves: an RSA 4096 certificate (the lesson's command, then the exercise's)."""
-    if not (_live(s) / "fullchain.pem").exists():
-        from .checks import LESSON_CERTBOT
+    """The state notebook 2 leaves: an RSA 4096 certificate (the rsa-4096 step's one solve)."""
+    from . import checks
 
-        acme.certbot(s, LESSON_CERTBOT)
-    if _key_info(_live(s) / "fullchain.pem") != ("RSA", 4096):
-        acme.certbot(s, RSA_CERTBOT)
+    checks.solve(s, "rsa-4096")
 
 
 def _rsa4096_issued(s: Settings) -> bool:
-    full = _live(s) / "fullchain.pem"
-    return full.exists() and (_live(s) / "privkey.pem").exists() and _key_info(full) == ("RSA", 4096)
+    from .checks.exercises import rsa4096_issued
+
+    return rsa4096_issued(s)
+
+
+#: What notebook 03 adds to the postfix-tls step, to make TLS visible: a log line per session and the
+#: details in the Received header, at level may.
+NOTEBOOK_03_TLS = {"smtpd_tls_security_level": "may", "smtpd_tls_loglevel": "1", "smtpd_tls_received_header": "yes"}
 
 
 def _solve_postfix_tls(s: Settings) -> None:
-    """Notebook 3's configuration. ``postfix reload`` is enough for a new certificate and key (new smtpd
-    processes read them); the lesson's ``systemctl restart postfix`` works too, only slower."""
-    live = _live(s)
-    want = {"smtpd_tls_cert_file": str(live / "fullchain.pem"), "smtpd_tls_key_file": str(live / "privkey.pem"),
-            "smtpd_tls_security_level": "may", "smtpd_tls_loglevel": "1", "smtpd_tls_received_header": "yes"}
-    now = postfix.postconf(s, "-h", *want).stdout.splitlines()
-    if now != list(want.values()):
-        postfix.postconf(s, *(f"{k}={v}" for k, v in want.items()), check=True)
+    """The state notebook 3 leaves: ``labsim check postfix-tls`` passes (the step's one solve when it does
+    not: certbot's certificate and key, then a reload), and ``NOTEBOOK_03_TLS``."""
+    from . import checks
+
+    if not checks.run_check(s, "postfix-tls").ok:
+        checks.solve(s, "postfix-tls")
+    now = postfix.postconf(s, "-h", *NOTEBOOK_03_TLS).stdout.splitlines()
+    if now != list(NOTEBOOK_03_TLS.values()):
+        postfix.postconf(s, *(f"{k}={v}" for k, v in NOTEBOOK_03_TLS.items()), check=True)
         _reload(s)
 
 

@@ -242,7 +242,7 @@ def work_alike_bin(settings: Settings) -> Path | None:
     bindir = settings.home / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
     shim = bindir / "postconf"
-    shim.write_text(f'#!/bin/sh\n# postconf work-alike (labsim.sim): no real Postfix on this machine\n'
+    shim.write_text(f'#!/bin/sh\n# postconf work-alike (labsim.maincf): no real Postfix on this machine\n'
                     f'exec "{sys.executable}" -m labsim.maincf.postconf_alike "$@"\n')
     shim.chmod(0o755)
     return bindir
@@ -392,17 +392,20 @@ def log_since(settings: Settings, offset: int) -> str:
 
 
 def log_tail(settings: Settings, max_bytes: int = 200_000) -> str:
-    """The last ``max_bytes`` of the lab log (the first, likely partial, line dropped when cut): the one
-    reader of a log's end, for both backends (the simulator writes Postfix's lines)."""
+    """The last ``max_bytes`` of the lab log, from a line start (a line the cut lands inside is dropped): the
+    one reader of a log's end, for both backends (the simulator writes Postfix's lines)."""
     try:
         with open(settings.log_file, "rb") as f:
             f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
+            start = max(0, f.tell() - max_bytes)
+            f.seek(max(0, start - 1))
+            before = f.read(1) if start else b"\n"
             text = f.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
-    return text.split("\n", 1)[1] if size > max_bytes and "\n" in text else text
+    if before != b"\n":
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    return text
 
 
 PROBLEM_WORDS = ("fatal:", "panic:", "error:", "warning:")

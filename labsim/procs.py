@@ -14,6 +14,8 @@ import psutil
 def alive(pid: int) -> bool:
     """True while ``pid`` runs. False once it has exited, even before it is reaped (a zombie), so a lab
     stopped by another process than the one that started it is seen as stopped at once."""
+    if pid <= 0:  # 0 and negative numbers name process groups to kill(2), never one process
+        return False
     try:
         return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
     except psutil.NoSuchProcess:
@@ -58,7 +60,7 @@ def mentioning(marker: str) -> list[str]:
 
 def memory(pids: list[int]) -> dict[str, int]:
     """Sum of PSS and RSS (kB) over pids (PSS shares each shared page among the processes that use it)."""
-    pss = rss = n = 0
+    pss = rss = 0
     for pid in pids:
         try:
             info = psutil.Process(pid).memory_full_info()
@@ -66,7 +68,6 @@ def memory(pids: list[int]) -> dict[str, int]:
             continue
         pss += getattr(info, "pss", 0) // 1024
         rss += info.rss // 1024
-        n += 1
     return {"pss_kb": pss, "rss_kb": rss, "processes": len(pids)}
 
 
@@ -95,7 +96,7 @@ def read_pidfile(path: Path, expect: str | None = None) -> int | None:
         pid = int(fields[0])
     except (OSError, ValueError, IndexError):
         return None
-    if not alive(pid):
+    if pid <= 0 or not alive(pid):
         return None
     try:
         p = psutil.Process(pid)

@@ -177,3 +177,28 @@ def test_without_postfix_the_lesson_postconf_runs_the_work_alike(monkeypatch, la
                           "postconf -n | grep smtpd_tls_loglevel"], capture_output=True, text=True, env=env)
     assert out.stdout.splitlines() == ["smtpd_tls_security_level = may", "smtpd_tls_loglevel = 1"], out.stderr
     assert "smtpd_tls_loglevel = 1" in (s.config_dir / "main.cf").read_text()
+
+
+def test_a_main_cf_too_broken_to_expand_is_reported_not_fatal():
+    """status and doctor go on when main.cf's $names call each other: the error is a problem line."""
+    s = make_settings("sim")
+    try:
+        postfix.create_config(s)
+        main_cf = s.config_dir / "main.cf"
+        main_cf.write_text(main_cf.read_text() + "smtpd_tls_cert_file = $smtpd_tls_key_file\n"
+                           "smtpd_tls_key_file = $smtpd_tls_cert_file\n")
+        st = lab.status(s)
+        assert st["cert_file"] == "" and any("unreasonable macro call nesting" in p for p in st["problems"])
+        assert lab.doctor(s)  # findings, not a traceback
+    finally:
+        shutil.rmtree(s.home, ignore_errors=True)
+
+
+def test_pid_files_with_group_numbers_name_no_process(tmp_path):
+    """0 and negative pids mean process groups to kill(2): a pid file holding one names no process."""
+    from labsim import procs
+
+    for text in ("-1\n", "0\n", "-4242 1.0 x\n"):
+        (tmp_path / "x.pid").write_text(text)
+        assert procs.read_pidfile(tmp_path / "x.pid") is None
+    assert not procs.alive(0) and not procs.alive(-1)

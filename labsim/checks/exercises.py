@@ -11,9 +11,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .. import mailbox, postfix
+from .. import acme, mailbox, postfix
 from ..settings import Settings
-from .lesson import check_certificate
+from .lesson import LESSON_CERTBOT, check_certificate
 from .model import Condition, Step, register
 
 
@@ -78,11 +78,27 @@ def check_rsa4096(s: Settings) -> list[Condition]:
     return out
 
 
-def solve_rsa4096(s: Settings) -> list[str]:
-    from ..notebook import _solve_certificate
+#: The exercise's RSA variant of the lesson's certbot command (certbot 2.x makes ECDSA keys by default).
+RSA_CERTBOT = ["certonly", "--standalone", "--key-type", "rsa", "--rsa-key-size", "4096",
+               "--cert-name", "lab.itpro.tv", "--agree-tos", "--preferred-challenges", "http",
+               "-d", "lab.itpro.tv"]
 
-    _solve_certificate(s)
-    return ["certbot with --key-type rsa --rsa-key-size 4096 --cert-name (notebook 02)"]
+
+def rsa4096_issued(s: Settings) -> bool:
+    full = s.live_dir() / "fullchain.pem"
+    return full.exists() and (s.live_dir() / "privkey.pem").exists() and _key_info(full) == ("RSA", 4096)
+
+
+def solve_rsa4096(s: Settings) -> list[str]:
+    """The state notebook 02 leaves: the lesson's certificate, then the exercise's RSA 4096 one."""
+    done = []
+    if not (s.live_dir() / "fullchain.pem").exists():
+        acme.certbot(s, LESSON_CERTBOT)
+        done.append("certbot " + " ".join(LESSON_CERTBOT))
+    if _key_info(s.live_dir() / "fullchain.pem") != ("RSA", 4096):
+        acme.certbot(s, RSA_CERTBOT)
+        done.append("certbot " + " ".join(RSA_CERTBOT))
+    return done or ["an RSA 4096 certificate is already issued"]
 
 
 # --- notebook 05: a sending Postfix that requires TLS ---------------------------------------------------
@@ -155,7 +171,7 @@ for _step in (
          check_client_encrypt, solve_client_encrypt, lesson=5, exercise=True),
     Step("tlsa", "the signed TLSA record matches the certificate the lab serves", check_tlsa, solve_tlsa,
          lesson=6, exercise=True),
-    Step("mta-sts", "the lab domain's MTA-STS policy is published and served over verified HTTPS", check_mtasts,
-         solve_mtasts, lesson=6, exercise=True),
+    Step("mta-sts", "the lab domain's MTA-STS policy is published, served over verified HTTPS and enforced for "
+         "its MX", check_mtasts, solve_mtasts, lesson=6, exercise=True),
 ):
     register(_step)

@@ -144,7 +144,10 @@ def logs(lines: int, follow: bool) -> None:
     path = s.log_file
     if not path.exists():
         raise LabError(f"No log yet at {path}.", hint="labsim up")
-    text = postfix.log_tail(s, max(200_000, lines * 1000)).splitlines()[-lines:]
+    if lines <= 0:  # -n 0: the whole log, as before
+        text = path.read_text(errors="replace").splitlines()
+    else:
+        text = postfix.log_tail(s, max(200_000, lines * 1000)).splitlines()[-lines:]
     click.echo("\n".join(text))
     if follow:
         with open(path) as f:
@@ -295,7 +298,7 @@ def course(backend: str | None) -> None:
     sys.exit(code)
 
 
-# Subcommands that live beside their modules (simulator, attacker, checks, classroom).
+# The other subcommands: labsim/cli/ (attacker, checks, classroom) and the simulator's own (labsim/sim/cli.py).
 from .mitm import mitm_command  # noqa: E402  (the attacker in the middle, issue 3)
 
 main.add_command(mitm_command)

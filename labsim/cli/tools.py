@@ -2,7 +2,8 @@
 
 A ``LabError`` prints as ``labsim: <message>``, then its detail (log lines, a command's output) as plain
 text, then ``Hint: <what to do>``; the command exits with status 1 and no traceback. Ctrl-C ends a
-long-running command (``logs -f``, ``mitm``) quietly with status 130. Library modules never import this
+long-running command (``logs -f``) quietly with status 130; ``labsim mitm`` is meant to be stopped that way
+and exits 0. Library modules never import this
 (or click): they raise ``LabError`` and the command layer prints it.
 """
 

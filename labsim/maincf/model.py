@@ -351,7 +351,8 @@ class MainCf:
     def server_tls_files(self) -> tuple[str, str]:
         """(certificate file, key file) smtpd uses: ``smtpd_tls_chain_files`` (each file a key, then its
         certificates) wins over ``smtpd_tls_cert_file``/``smtpd_tls_key_file`` when set (Postfix 3.4+); an
-        empty key file means the key is in the certificate file. The one place this rule is written."""
+        empty key file means the key is in the certificate file. The checks and ``labsim status`` use it; the
+        simulator applies the same rule when it loads the files (labsim.sim.tls)."""
         chain = self.get_list("smtpd_tls_chain_files")
         if chain:
             return chain[-1], chain[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import LabError, PortInUseError
 from ..settings import Settings
 from . import hello as mitm_tls
-from .policies import MODES, STARTTLS_REFUSED, policy_for
+from .policies import MODES, STARTTLS_REFUSED, policy_for  # noqa: F401  (STARTTLS_REFUSED: labsim.mitm's)
 from .policies import show as _show
 
 DEFAULT_FIND = "pay account 1234"

@@ -1,0 +1,5 @@
+"""``python -m labsim.cli``: the ``labsim`` command."""
+
+from . import main
+
+main()
