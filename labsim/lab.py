@@ -131,6 +131,7 @@ def up(settings: Settings, backend: str | None = None, *, with_ca: bool = True) 
             hint=f"Stop it first (labsim down), then: labsim up --backend {chosen}",
         )
     postfix.create_config(settings)
+    postfix.work_alike_bin(settings)  # without Postfix: (re)write the postconf shim, also one an older labsim wrote
     server = backends.get(chosen)
     server.prepare(settings)
     ca_was_running = acme.is_running(settings)

@@ -13,7 +13,7 @@ from labsim.errors import LabError
 
 from .conftest import destroy, make_settings
 
-METHODS = ("prepare", "start", "stop", "reload", "running", "problems")
+METHODS = ("prepare", "start", "stop", "reload", "running", "problems", "pid")
 
 
 def test_both_backends_have_the_whole_protocol():
@@ -23,7 +23,7 @@ def test_both_backends_have_the_whole_protocol():
         assert b.name in backends.NAMES
         for m in METHODS:
             assert callable(getattr(b, m)), (b.name, m)
-        for m in ("start", "stop", "reload", "is_running"):  # what each module itself must provide
+        for m in ("start", "stop", "reload", "is_running", "master_pid"):  # what each module itself must provide
             assert callable(getattr(b.module, m)), (b.name, m)
 
 
@@ -50,10 +50,11 @@ def test_the_simulator_through_the_protocol():
         lab.up(s, "sim", with_ca=False)
         sim = backends.get("sim")
         assert sim.running(s) and lab.backend_running(s)
+        assert isinstance(sim.pid(s), int) and backends.get("postfix").pid(s) is None
         sim.reload(s)
         assert sim.running(s)
         assert sim.problems(s) == []
         lab.down(s)
-        assert not sim.running(s) and not backends.get("postfix").running(s)
+        assert not sim.running(s) and not backends.get("postfix").running(s) and sim.pid(s) is None
     finally:
         destroy(s)

@@ -321,7 +321,7 @@ def test_workers_exist_one_socket_each_with_its_pid(workers_lab) -> None:
     import psutil
 
     s = workers_lab
-    master = control._pid(s)
+    master = control.master_pid(s)
     pids = control.workers(s)
     assert len(pids) == 3 and master not in pids, (master, pids)
     for pid in pids:
@@ -361,7 +361,7 @@ def test_reload_reaches_every_worker_and_is_logged_once(workers_lab) -> None:
     assert set(banners) == {"220 lab.itpro.tv ESMTP reloaded"}, set(banners)  # ... with the new main.cf
     text = s.log_file.read_text()[mark:]
     assert text.count("postfix/master[") == text.count("reload -- version 3.7.11") == 1, text
-    assert f"postfix/master[{control._pid(s)}]: reload -- version 3.7.11" in text
+    assert f"postfix/master[{control.master_pid(s)}]: reload -- version 3.7.11" in text
     assert set(control.workers(s)) == pids  # reloaded in place, as Postfix's master stays
 
 

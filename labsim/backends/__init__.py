@@ -31,11 +31,21 @@ class Backend(Protocol):
 
     def running(self, settings: Settings) -> bool: ...
 
+    def pid(self, settings: Settings) -> int | None:
+        """The server's main process (Postfix's master, the simulator's master), None when it is not running."""
+        try:
+            return self.module.master_pid(settings)
+        except ImportError:
+            return None
+
     def problems(self, settings: Settings, keep: int = 6) -> list[str]: ...
+
+    def pid(self, settings: Settings) -> int | None: ...
 
 
 class _ModuleBackend:
-    """A backend whose module has ``start``, ``stop``, ``reload``, ``is_running`` and perhaps ``prepare``."""
+    """A backend whose module has ``start``, ``stop``, ``reload``, ``is_running``, ``master_pid`` and perhaps
+    ``prepare``."""
 
     def __init__(self, name: str, load) -> None:
         self.name = name

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import acme, lab, postfix, procs
+from .. import acme, backends, lab, procs
 from ..errors import LabError
 from ..ports import is_free
 from ..settings import DEFAULT_DOMAIN, Settings
@@ -56,6 +56,7 @@ class Student:
         out["QUIZZES_DB"] = str(self.quiz_db)
         out["QUIZZES_LEARNER"] = self.name
         out["LABSIM_STUDENT"] = self.name
+        out["LABSIM_SIM_WORKERS"] = str(self.settings.sim_workers)  # also when the student restarts the lab
         return out
 
 
@@ -89,7 +90,8 @@ class Classroom:
 
 def _student(root: Path, name: str, index: int, backend: str, base: int, stride: int, domain: str) -> Student:
     d = root / "students" / name
-    settings = Settings(home=d / "lab", backend=backend, domain=domain, **block(base, index, stride))
+    # One smtpd worker each: a student's lab needs no throughput, and a class server has many students.
+    settings = Settings(home=d / "lab", backend=backend, domain=domain, sim_workers=1, **block(base, index, stride))
     return Student(name, index, d, settings)
 
 
@@ -240,9 +242,7 @@ def lab_processes(settings: Settings) -> dict[str, list[int]]:
             todo.extend(children.get(p, []))
         return out
 
-    from ..sim import control
-
-    mail = tree(postfix.master_pid(settings)) + tree(control._pid(settings))
+    mail = [p for b in backends.all_backends() for p in tree(b.pid(settings))]
     ca = tree(acme.pid(settings, "pebble")) + tree(acme.pid(settings, "challtestsrv"))
     return {"mail": sorted(set(mail)), "ca": sorted(set(ca))}
 

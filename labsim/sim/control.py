@@ -46,13 +46,13 @@ def worker_count(settings: Settings) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _pid(settings: Settings) -> int | None:
+def master_pid(settings: Settings) -> int | None:
     """The running master's pid (a recycled pid that is not ours is not the simulator)."""
     return read_pidfile(pid_file(settings), expect="labsim.sim")
 
 
 def is_running(settings: Settings) -> bool:
-    return _pid(settings) is not None
+    return master_pid(settings) is not None
 
 
 def _state(settings: Settings) -> dict:
@@ -66,7 +66,7 @@ def workers(settings: Settings) -> list[int]:
     """The pids of the running simulator's smtpd workers (the master's children), [] when it is not running."""
     import psutil
 
-    pid = _pid(settings)
+    pid = master_pid(settings)
     if pid is None:
         return []
     try:
@@ -85,7 +85,7 @@ def _tail(path: Path, lines: int = 8) -> str:
 
 def start(settings: Settings, timeout: float = 15.0) -> int:
     """Start the simulator (if not running) and wait until every worker serves; returns the master's pid."""
-    pid = _pid(settings)
+    pid = master_pid(settings)
     if pid is not None:
         return pid
     require_free(settings.smtp_port, "LABSIM_SMTP_PORT", "the lab's SMTP server (simulator)", settings.host)
@@ -150,7 +150,7 @@ def _wait_gone(pids: list[int], timeout: float, reap: int | None = None) -> list
 
 def stop(settings: Settings, timeout: float = 10.0) -> None:
     """Stop the simulator: the master stops its workers; none is left behind (SIGTERM, then SIGKILL)."""
-    pid = _pid(settings)
+    pid = master_pid(settings)
     if pid is None:
         pid_file(settings).unlink(missing_ok=True)
         state_file(settings).unlink(missing_ok=True)
@@ -181,7 +181,7 @@ def stop(settings: Settings, timeout: float = 10.0) -> None:
 def reload(settings: Settings, timeout: float = 10.0) -> None:
     """Make the running simulator re-read main.cf (SIGHUP), as ``postfix reload`` does; returns once every
     worker has (or main.cf could not be read and the master logged why)."""
-    pid = _pid(settings)
+    pid = master_pid(settings)
     if pid is None:
         raise LabError("The simulator is not running.", hint="Start the lab: labsim up --backend sim.")
     before = _state(settings).get("reloads", 0)
