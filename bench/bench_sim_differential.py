@@ -26,16 +26,30 @@ sys.path.insert(0, str(ROOT))
 from hypothesis import HealthCheck, given, settings as hsettings  # noqa: E402
 
 from labsim.sim import known_differences  # noqa: E402
-from tests.sim_fixtures import Pair, run_both, session_strategy  # noqa: E402
+from tests.sim_fixtures import Pair, diff, run_both, session_strategy  # noqa: E402
+
+
+def report(got: dict) -> str:
+    """What differed in one session: replies, smtpd/cleanup log lines, delivered messages."""
+    out = []
+    for i, what in enumerate(("replies", "smtpd log", "delivered messages")):
+        want, sim = got["postfix"][i], got["sim"][i]
+        if want != sim:
+            if what == "delivered messages":
+                want = [ln for m in want for ln in [*m.splitlines(), "----"]]
+                sim = [ln for m in sim for ln in [*m.splitlines(), "----"]]
+            out.append(diff(what, want, sim))
+    return "\n".join(out)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=10000)
     ap.add_argument("--configs", type=int, default=None, help="use only the first N configurations")
+    ap.add_argument("--start", type=int, default=0, help="skip the first N configurations (go on from a run)")
     ap.add_argument("--save", action="store_true", help="write differences to tests/corpus/new-*.json")
     args = ap.parse_args()
-    configs = known_differences.config_matrix(limit=args.configs)
+    configs = known_differences.config_matrix(limit=args.configs)[args.start:]
     per_config = max(1, args.sessions // len(configs))
     pair = Pair()
     ran, found, start = 0, [], time.monotonic()
@@ -43,6 +57,7 @@ def main() -> int:
         for conf in configs:
             pair.configure(**conf)
             count = {"n": 0}
+            seen: list[str] = []
 
             @hsettings(max_examples=per_config, deadline=None, database=None, suppress_health_check=list(HealthCheck))
             @given(session_strategy().filter(lambda steps: not known_differences.excluded(conf, steps)))
@@ -50,6 +65,8 @@ def main() -> int:
                 count["n"] += 1
                 got = run_both(pair, steps)
                 if got["postfix"] != got["sim"]:
+                    if len(seen) < 3:  # the first few as found, before hypothesis shrinks them
+                        seen.append(json.dumps({"config": conf, "steps": steps}) + "\n" + report(got))
                     raise AssertionError(json.dumps({"config": conf, "steps": steps}))
 
             try:
@@ -58,6 +75,8 @@ def main() -> int:
                 example = re.search(r"\{\"config\".*\}", str(error))
                 found.append(known_differences.config_id(conf))
                 print(f"DIFFERENT {known_differences.config_id(conf)}: {example.group(0) if example else error}")
+                for text in seen:
+                    print(f"  as found: {text}")
                 if args.save and example:
                     path = ROOT / "tests" / "corpus" / f"new-{known_differences.config_id(conf)}.json"
                     path.write_text(json.dumps(json.loads(example.group(0)), indent=1) + "\n")

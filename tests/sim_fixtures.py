@@ -450,12 +450,65 @@ def _log_since(settings: Settings, mark: int) -> str:
         return f.read().decode("utf-8", errors="replace")
 
 
-def run_both(pair: "Pair", steps: list, logs: bool = True) -> dict[str, tuple[list[str], list[str]]]:
-    """One generated session against the real Postfix and the simulator: {backend: (replies, log lines)}."""
+QUEUED = re.compile(r"queued as ([0-9A-F]{8,12})\b")
+
+
+def normalise_message(raw: bytes) -> str:
+    """A delivered message with what varies by run masked: queue ids, dates, the Message-Id stamp."""
+    from labsim.dates import MASKS
+
+    text = raw.decode("utf-8", errors="backslashreplace")
+    text = MASKS["header"].sub("<DATE>", QUEUE_ID.sub("<QID>", text))
+    return re.sub(r"<\d{14}\.<QID>@", "<STAMP.<QID>@", text)
+
+
+def _first_received_id(raw: bytes) -> str | None:
+    """The queue id in a message's first Received: header (smtpd's, for the message it received)."""
+    head = raw.split(b"\n\n", 1)[0].decode("utf-8", errors="replace")
+    m = re.search(r"^Received:.*?(?=^\S|\Z)", head, re.MULTILINE | re.DOTALL)
+    found = m and re.search(r"\bid ([0-9A-F]{8,12})\b", m.group(0))
+    return found.group(1) if found else None
+
+
+def delivered_messages(settings: Settings, qids: list[str], timeout: float = 10.0) -> list[str]:
+    """The messages the session's queue ids delivered into the lab mailbox, normalised, in queue-id order
+    (within one message: sorted, as Postfix's deliveries of one message may finish in any order).
+
+    Waits for each id's ``removed`` log line (qmgr's, when every delivery is done; Postfix delivers after
+    the reply, the simulator before it). Bounces and notices (another queue id) are not this session's."""
+    from labsim import mailbox
+
+    deadline = time.monotonic() + timeout
+    while qids and time.monotonic() < deadline:
+        text = settings.log_file.read_text(errors="replace")
+        if all(f"{q}: removed" in text for q in qids):
+            break
+        time.sleep(0.02)
+    by_id: dict[str, list[str]] = {q: [] for q in qids}
+    for path in mailbox.files(settings):
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        qid = _first_received_id(raw)
+        if qid in by_id:
+            by_id[qid].append(normalise_message(raw))
+    return [m for q in qids for m in sorted(by_id[q])]
+
+
+def run_both(pair: "Pair", steps: list, logs: bool = True, messages: bool = True
+             ) -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """One generated session against the real Postfix and the simulator:
+    {backend: (replies, log lines, delivered messages)}, each normalised."""
+    from labsim import mailbox
+
     out = {}
     for name, s in (("postfix", pair.real), ("sim", pair.sim)):
+        if messages:
+            mailbox.clear(s)
         mark = s.log_file.stat().st_size
-        transcript = normalise_session(play_session(s.smtp_port, steps))
+        raw_transcript = play_session(s.smtp_port, steps)
+        transcript = normalise_session(raw_transcript)
         lines: list[str] = []
         if logs:
             deadline = time.monotonic() + 3
@@ -468,7 +521,11 @@ def run_both(pair: "Pair", steps: list, logs: bool = True) -> dict[str, tuple[li
                     break
                 time.sleep(0.01)
             lines = smtpd_log_lines(text)
-        out[name] = (transcript, lines)
+        delivered: list[str] = []
+        if messages:
+            qids = [q for line in raw_transcript for q in QUEUED.findall(line)]
+            delivered = delivered_messages(s, qids)
+        out[name] = (transcript, lines, delivered)
     return out
 
 

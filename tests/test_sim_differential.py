@@ -4,9 +4,9 @@ Sessions come from the command grammar (``tests.sim_fixtures.session_strategy``:
 and without parameters, DATA with dot-stuffing, bare LF and long lines, BDAT, RSET, NOOP, VRFY, ETRN,
 XCLIENT/XFORWARD, AUTH, STARTTLS with the handshake, pipelining, malformed lines); configurations come from
 a matrix (TLS level, certificate state, relay settings, size limit, ``smtpd_forbid_bare_newline``). Each
-session runs on both with the same main.cf; the replies and the smtpd/cleanup log lines must be equal
-(queue ids, stamps and pids normalised). What is known to differ is in ``labsim/sim/known_differences.py``
-and kept out of the generator there; failing examples are kept in ``tests/corpus/`` and replayed by
+session runs on both with the same main.cf; the replies, the smtpd/cleanup log lines and the messages
+delivered into the lab mailbox must be equal (queue ids, dates, stamps and pids normalised). What is known
+to differ is in ``labsim/sim/known_differences.py`` and kept out of the generator there; failing examples are kept in ``tests/corpus/`` and replayed by
 ``test_corpus_replays``. CI budget: ``SIM_DIFF_EXAMPLES`` sessions per configuration (default 30, ten
 configurations: about 300 sessions); ``bench/bench_sim_differential.py`` runs a long one.
 """
@@ -37,10 +37,12 @@ CONFIGS = known_differences.config_matrix(limit=10)
 
 def check_session(pair: Pair, config: dict, steps: list) -> None:
     got = run_both(pair, steps)
-    (want_r, want_l), (sim_r, sim_l) = got["postfix"], got["sim"]
+    (want_r, want_l, want_m), (sim_r, sim_l, sim_m) = got["postfix"], got["sim"]
     example = json.dumps({"config": config, "steps": steps})
     assert want_r == sim_r, diff("replies", want_r, sim_r) + f"\nexample: {example}"
     assert want_l == sim_l, diff("smtpd log", want_l, sim_l) + f"\nexample: {example}"
+    assert want_m == sim_m, diff("delivered messages", [ln for m in want_m for ln in [*m.splitlines(), "----"]],
+                                 [ln for m in sim_m for ln in [*m.splitlines(), "----"]]) + f"\nexample: {example}"
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[known_differences.config_id(c) for c in CONFIGS])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -103,10 +104,47 @@ class TLSInfo:
     details: str  # "key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256"
 
 
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+
+
+def split_message(content: bytes, glued: bool = False) -> tuple[list[bytes], list[bytes] | None]:
+    """cleanup's reading of a message: (header lines, the rest from the first line that is not a header).
+
+    A header is ``name:`` (is_header.c), or a line starting with a space or tab after a header (a folded
+    one). At the very top such a line is body text after DATA (smtpd puts an empty line before it, so it
+    cannot continue smtpd's own Received: header), but with BDAT (``glued``) smtpd does not, and it continues
+    the Received: header (both seen on 3.7.11). The rest is None when the message ends inside its headers."""
+    lines = content.replace(b"\r\n", b"\n").split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for i, line in enumerate(lines):
+        if not (_HEADER_LINE.match(line) or ((i or glued) and line[:1] in (b" ", b"\t"))):
+            return lines[:i], lines[i:]
+    return lines, None
+
+
+def unique_recipients(recipients: list[tuple[str, str, list[str], str]]) -> list[tuple[str, str]]:
+    """cleanup's duplicate filter over (address, canonical address, RCPT parameters, address as given):
+    one delivery per ORCPT=, NOTIFY=, address and canonical address, case-folded (been_here with
+    BH_FLAG_FOLD). Seen on 3.7.11: ``Student@LAB.ITPRO.TV`` then ``student@lab.itpro.tv`` get one delivery
+    (the first); with ``NOTIFY=NEVER``, as ``student``, as ``student@lab.itpro.tv.`` or with a source route
+    (``<@route:student@lab.itpro.tv>``) each gets its own."""
+    seen, out = set(), []
+    for orig, rcpt, params, given in recipients:
+        opts = {p.partition("=")[0].upper(): p.partition("=")[2] for p in params}
+        key = tuple(k.lower() for k in (opts.get("ORCPT", ""), opts.get("NOTIFY", ""), given, orig, rcpt))
+        if key not in seen:
+            seen.add(key)
+            out.append((orig, rcpt))
+    return out
+
+
 def received_header(
     conf: SimConfig, helo: str | None, client_name: str, client_addr: str, proto: str, qid: str,
     recipients: list[str], tls: TLSInfo | None, now: float,
 ) -> str:
+    """smtpd's Received: header: ``for <recipient>`` (as the client gave it) when there is one recipient,
+    else the date on a line of its own after ``id QID;`` (seen on 3.7.11)."""
     lines = [f"Received: from {helo or client_name} ({client_name} [{client_addr}])"]
     if tls and conf.received_header:
         lines.append(f"\t(using {tls.protocol_cipher}")
@@ -117,19 +155,19 @@ def received_header(
     if len(recipients) == 1:
         lines.append(f"\tfor <{recipients[0]}>; {when}")
     else:
-        lines[-1] += f"; {when}"
+        lines[-1] += ";"
+        lines.append(f"\t{when}")
     return "\n".join(lines)
 
 
 def compose(
-    content: bytes, sender: str, recipient: str, received: str, conf: SimConfig, qid: str, now: float
+    content: bytes, sender: str, recipient: str, received: str, conf: SimConfig, qid: str, now: float,
+    original: str | None = None, glued: bool = False,
 ) -> bytes:
-    """The message as virtual(8) writes it: envelope headers, Received, the text, missing headers added."""
-    text = content.replace(b"\r\n", b"\n")
-    head, sep, body = text.partition(b"\n\n")
-    if not sep and not (head.split(b"\n", 1)[0].find(b":") > 0):
-        head, body = b"", text  # no header section at all
-    names = {line.split(b":", 1)[0].strip().lower() for line in head.split(b"\n") if b":" in line and not line[:1].isspace()}
+    """The message as virtual(8) writes it: envelope headers (``X-Original-To:`` the recipient as the client
+    gave it), Received, the text, missing headers added."""
+    headers, body = split_message(content, glued)
+    names = {line.split(b":", 1)[0].strip().lower() for line in headers if line[:1] not in (b" ", b"\t")}
     added = []
     if b"message-id" not in names:
         added.append(f"Message-Id: <{time.strftime('%Y%m%d%H%M%S', time.localtime(now))}.{qid}@{conf.myhostname}>")
@@ -137,16 +175,14 @@ def compose(
         added.append(f"Date: {header_date(now)}")
     if b"from" not in names:
         added.append(f"From: {sender or 'MAILER-DAEMON'}")
-    top = [f"Return-Path: <{sender}>", f"X-Original-To: {recipient}", f"Delivered-To: {recipient}", received]
-    out = "\n".join(top).encode() + b"\n"
-    if head:
-        out += head.rstrip(b"\n") + b"\n"
-    if added:
-        out += "\n".join(added).encode() + b"\n"
-    out += b"\n" + body
-    if not out.endswith(b"\n"):
-        out += b"\n"
-    return out
+    top = [f"Return-Path: <{sender}>", f"X-Original-To: {original or recipient}", f"Delivered-To: {recipient}",
+           received]
+    out = [line.encode() for line in top] + headers + [line.encode() for line in added]
+    if body is not None:
+        # the first line that is no header ends the headers; cleanup puts an empty line before it unless
+        # it is one (seen on 3.7.11); a message that ends inside its headers gets none
+        out += body if body[:1] == [b""] else [b"", *body]
+    return b"\n".join(out) + b"\n"
 
 
 def deliver(maildir: Path, message: bytes) -> Path:

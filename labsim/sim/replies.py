@@ -77,6 +77,8 @@ SYNTAX_ETRN = "500 Syntax: ETRN domain"
 BAD_SENDER = "501 5.1.7 Bad sender address syntax"
 BAD_RECIPIENT = "501 5.1.3 Bad recipient address syntax"
 BAD_RET = "501 5.5.4 Bad RET parameter syntax"
+BAD_ENVID = "501 5.5.4 Bad ENVID parameter syntax"  # a second ENVID
+BAD_DSN_PARAMETER = "501 5.5.4 Error: Bad {name} parameter syntax"  # a second NOTIFY or ORCPT (RCPT)
 BAD_SIZE = "501 5.5.4 Bad message size syntax"
 TOO_BIG = "552 5.3.4 Message size exceeds fixed limit"
 UNSUPPORTED_OPTION = "555 5.5.4 Unsupported option: {option}"
@@ -98,6 +100,10 @@ DEFER_IF_PERMIT = "450 4.7.0 <{address}>: Recipient address rejected: defer_if_p
 ERROR_TRANSPORT = "550 5.1.1 <{address}>: Recipient address rejected: {text}"  # an error: transport
 CHECK_RELAY_REJECTED = "554 5.7.1 <{address}>: Recipient address rejected: Relay access denied"
 DATA_TOO_BIG = "552 5.3.4 Error: message file too big"
+#: smtpd_forbid_bare_newline = reject (code: smtpd_forbid_bare_newline_reject_code); a command line with a
+#: bare <LF> also ends the session, message content is refused at its end (DATA) or at the chunk (BDAT).
+BARE_LF = "{code} 5.5.2 {myhostname} Error: bare <LF> received"
+LOG_BARE_LF = "bare <LF> received"
 
 # --- log lines (maillog_file), as Postfix words them ------------------------------------------------------
 LOG_CONNECT = "connect from {client}"

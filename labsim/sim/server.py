@@ -104,24 +104,36 @@ def escape(data: bytes) -> str:
 _HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
 
 
-def message_id_of(content: bytes, qid: str, myhostname: str, now: float | None = None) -> str:
+def message_id_of(content: bytes, qid: str, myhostname: str, now: float | None = None, glued: bool = False) -> str:
     """The Message-Id cleanup logs: the message's own, else the one it adds (``<stamp.qid@host>``)."""
     stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(now))
-    return header_value(content, b"message-id") or f"<{stamp}.{qid}@{myhostname}>"
+    return header_value(content, b"message-id", glued) or f"<{stamp}.{qid}@{myhostname}>"
 
 
-def header_value(content: bytes, name: bytes) -> str | None:
-    """The value of the first ``name:`` header of a message (what cleanup logs as ``message-id=``)."""
-    for line in content.split(b"\n"):
-        line = line.rstrip(b"\r")
-        if line[:1] in (b" ", b"\t"):
-            continue  # a folded header line
-        m = re.match(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)", line)
-        if not m:
-            return None  # the end of the headers (an empty line, or body text)
-        if m.group(1).lower() == name:
-            return m.group(2).strip().decode("utf-8", errors="backslashreplace")
-    return None
+def header_values(content: bytes, name: bytes, glued: bool = False) -> list[str]:
+    """The values of every ``name:`` header of a message, in order."""
+    headers, _ = delivery.split_message(content, glued)
+    out = []
+    for line in headers:
+        m = re.match(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)", line.rstrip(b"\r"))
+        if m and m.group(1).lower() == name:
+            out.append(m.group(2).strip().decode("utf-8", errors="backslashreplace"))
+    return out
+
+
+def header_value(content: bytes, name: bytes, glued: bool = False) -> str | None:
+    """The value of the first ``name:`` header of a message."""
+    values = header_values(content, name, glued)
+    return values[0] if values else None
+
+
+def log_message_ids(log: MailLog, qid: str, content: bytes, myhostname: str, now: float | None = None,
+                    glued: bool = False) -> None:
+    """cleanup's ``message-id=`` lines: one per Message-Id: header (3.7.11 logs two for two), else the one
+    it adds."""
+    stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(now))
+    for mid in header_values(content, b"message-id", glued) or [f"<{stamp}.{qid}@{myhostname}>"]:
+        log.log("cleanup", f"{qid}: message-id={mid}")
 
 
 class PostfixHandler:
@@ -187,32 +199,36 @@ class PostfixHandler:
         qid = server.queue_id or delivery.queue_id()
         now = time.time()
         proto = server.protocol + ("S" if server.tls_active else "")
-        recipients = [delivery.canonical(r, self.conf) for r in envelope.rcpt_tos]
+        given = getattr(envelope, "rcpt_params", None) or [([], r) for r in envelope.rcpt_tos]
+        recipients = delivery.unique_recipients(
+            [(r, delivery.canonical(r, self.conf), p, raw) for r, (p, raw) in zip(envelope.rcpt_tos, given)])
         received = delivery.received_header(
-            self.conf, session.host_name, server.client_name, server.client_addr, proto, qid, recipients,
-            server.tls_info, now,
+            self.conf, session.host_name, server.client_name, server.client_addr, proto, qid,
+            list(envelope.rcpt_tos), server.tls_info, now,  # smtpd's: before cleanup's duplicate filter
         )
         content = envelope.original_content or b""
         sender = envelope.mail_from or ""
+        glued = getattr(envelope, "chunked", False)  # BDAT: see delivery.split_message
         if not server.bdat_mid_logged:
-            self.log.log("cleanup", f"{qid}: message-id={message_id_of(content, qid, self.conf.myhostname, now)}")
+            log_message_ids(self.log, qid, content, self.conf.myhostname, now, glued)
         self.log.log("qmgr", f"{qid}: from=<{sender}>, size={len(content) + len(received) + 100}, nrcpt={len(recipients)} (queue active)")
-        for rcpt in recipients:
-            text = delivery.compose(content, sender, rcpt, received, self.conf, qid, now)
+        for orig, rcpt in recipients:
+            text = delivery.compose(content, sender, rcpt, received, self.conf, qid, now, original=orig, glued=glued)
             box = delivery.mailbox_for(rcpt, self.conf, self.mailbox_fallback)
             delay = time.time() - server.mail_time
             stamp = f"delay={delay:.2g}, delays={delay:.2g}/0/0/0"
+            to = f"to=<{rcpt}>" + (f", orig_to=<{orig}>" if orig.lower() != rcpt.lower() else "")
             if box is None or delivery.route(rcpt, self.conf) == "foreign":
-                self.log.log("qmgr", f"{qid}: to=<{rcpt}>, relay=none, {stamp}, dsn=5.4.4, status=bounced "
+                self.log.log("qmgr", f"{qid}: {to}, relay=none, {stamp}, dsn=5.4.4, status=bounced "
                              "(the lab has no route to the internet)")
                 continue
             try:
                 delivery.deliver(box, text)
             except OSError as e:
-                self.log.log("virtual", f"{qid}: to=<{rcpt}>, relay=virtual, {stamp}, dsn=4.2.0, status=deferred "
+                self.log.log("virtual", f"{qid}: {to}, relay=virtual, {stamp}, dsn=4.2.0, status=deferred "
                              f"(maildir delivery failed: {e.strerror})")
                 continue
-            self.log.log("virtual", f"{qid}: to=<{rcpt}>, relay=virtual, {stamp}, dsn=2.0.0, status=sent "
+            self.log.log("virtual", f"{qid}: {to}, relay=virtual, {stamp}, dsn=2.0.0, status=sent "
                          "(delivered to maildir)")
         self.log.log("qmgr", f"{qid}: removed")
         return replies.QUEUED.format(queue_id=qid)
@@ -303,7 +319,8 @@ class PostfixSMTP(SMTP):
                 parts.append(f"{name}={ok}" if ok == total else f"{name}={ok}/{total}")
         ok = sum(c[0] for c in self.counts.values())
         total = sum(c[1] for c in self.counts.values())
-        parts.append(f"commands={ok}" if ok == total else f"commands={ok}/{total}")
+        # no command at all: "commands=0/0" (seen on 3.7.11)
+        parts.append(f"commands={ok}" if ok == total and total else f"commands={ok}/{total}")
         return replies.LOG_DISCONNECT.format(client=self.client, counts=" ".join(parts))
 
     def _end(self, why: str | None) -> None:
@@ -378,6 +395,13 @@ class PostfixSMTP(SMTP):
                 raw = await self._readline(self.conf.line_length_limit)
                 if raw is None:
                     break
+                if raw.endswith(b"\n") and not raw.endswith(b"\r\n") and self._reject_bare_lf():
+                    # smtpd_forbid_bare_newline = reject: refused where the session is, and the end of it
+                    # (the line is no command: not counted; seen on 3.7.11)
+                    await self.push(self._bare_lf_reply())
+                    self._log_reject(self.last_command, replies.LOG_BARE_LF, self._first_recipient())
+                    why = None
+                    break
                 line = raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", errors="surrogateescape")
                 self._reset_timeout()
                 if self.errors >= self.conf.hard_error_limit:
@@ -437,6 +461,25 @@ class PostfixSMTP(SMTP):
         if self.transport is not None:
             self.transport.close()
 
+    def _reject_bare_lf(self) -> bool:
+        """``smtpd_forbid_bare_newline = reject`` applies to this client (not in the exclusions)."""
+        return self.conf.reject_bare_newline and not self.conf.in_networks(
+            self.client_addr, self.conf.bare_newline_exclusions)
+
+    def _bare_lf_reply(self) -> str:
+        if self.conf.bare_newline_reject_code == 521:
+            self.hang_up = True  # a 521 reply ends the session (smtpd_chat.c)
+        return replies.BARE_LF.format(code=self.conf.bare_newline_reject_code, myhostname=self.conf.myhostname)
+
+    def _first_recipient(self) -> str | None:
+        return self.envelope.rcpt_tos[0] if self.envelope.rcpt_tos else None
+
+    def _log_bare_lf_message_id(self, lines: list[bytes], glued: bool = False) -> None:
+        """cleanup got the lines before the bare <LF>: it logs the message-id if they hold every header."""
+        content = b"".join(line + b"\r\n" for line in lines)
+        if delivery.split_message(content, glued)[1] is not None:
+            log_message_ids(self.maillog, self.queue_id or "", content, self.conf.myhostname, glued=glued)
+
     def _log_reject(self, command: str, reply: str, recipient: str | None, sender: str | None = None) -> None:
         """log_whatsup: ``NOQUEUE: reject: RCPT from c: reply; from=<s> to=<r> proto=ESMTP helo=<h>``."""
         line = replies.LOG_REJECT.format(queue_id=self.queue_id or "NOQUEUE", command=command, client=self.client,
@@ -464,13 +507,14 @@ class PostfixSMTP(SMTP):
     # --- commands -------------------------------------------------------------------------------------
     async def smtp_HELO(self, hostname: str | None) -> bool:
         await super().smtp_HELO(hostname or "")
-        self.queue_id = None
+        if hostname:  # a refused HELO/EHLO (no argument) keeps the transaction and its queue id (3.7.11)
+            self.queue_id = None
         return bool(hostname)
 
     async def smtp_EHLO(self, hostname: str | None) -> bool:
         await super().smtp_EHLO(hostname or "")
-        self.queue_id = None
         if hostname:
+            self.queue_id = None
             self.protocol = "ESMTP"
         return bool(hostname)
 
@@ -540,7 +584,7 @@ class PostfixSMTP(SMTP):
         if address is None:
             await self.push(replies.BAD_SENDER)
             return False
-        ret_seen = False
+        ret_seen = envid_seen = False
         for param in params:
             key, eq, value = param.partition("=")
             key = key.upper()
@@ -556,6 +600,11 @@ class PostfixSMTP(SMTP):
                     await self.push(replies.BAD_RET)
                     return False
                 ret_seen = True
+            elif key == "ENVID":
+                if envid_seen:  # a second ENVID (seen on 3.7.11)
+                    await self.push(replies.BAD_ENVID)
+                    return False
+                envid_seen = True
             elif key not in replies.MAIL_PARAMETERS or key == "BODY":
                 await self.push(replies.UNSUPPORTED_OPTION.format(option=param))
                 return False
@@ -584,20 +633,32 @@ class PostfixSMTP(SMTP):
         address, params = split_address(rest)
         text = rest.strip()
         if address == "" or (address is None and text.startswith("<") and ">" in text):  # seen on 3.7.11
-            self.maillog.smtpd(replies.LOG_ILLEGAL_ADDRESS.format(client=self.client, command="RCPT", text=text))
+            # the address up to its ">", without the parameters (3.7.11: "<> NOTIFY=NEVER" logs "<>")
+            self.maillog.smtpd(replies.LOG_ILLEGAL_ADDRESS.format(client=self.client, command="RCPT",
+                                                                  text=text[: text.index(">") + 1]))
         if not address:
             await self.push(replies.BAD_RECIPIENT)
             return False
+        seen: set[str] = set()
         for param in params:
-            if param.partition("=")[0].upper() not in replies.RCPT_PARAMETERS:
+            key = param.partition("=")[0].upper()
+            if key not in replies.RCPT_PARAMETERS:
                 await self.push(replies.UNSUPPORTED_OPTION.format(option=param))
                 return False
+            if key in seen:  # a second NOTIFY or ORCPT (seen on 3.7.11)
+                await self.push(replies.BAD_DSN_PARAMETER.format(name=key))
+                return False
+            seen.add(key)
         status = await self._call_handler_hook("RCPT", address, params)
         if status.startswith("2"):
             if self.queue_id is None:
                 self.queue_id = delivery.queue_id()
                 self.maillog.smtpd(replies.LOG_CLIENT.format(queue_id=self.queue_id, client=self.client))
             self.envelope.rcpt_tos.append(address)
+            if not hasattr(self.envelope, "rcpt_params"):
+                self.envelope.rcpt_params = []  # type: ignore[attr-defined]
+            # for cleanup's duplicate filter: the parameters and the address as given (a source route too)
+            self.envelope.rcpt_params.append((params, text.split()[0] if text else address))  # type: ignore[attr-defined]
         else:
             self._log_reject("RCPT", status, address)
         await self.push(status)
@@ -635,12 +696,16 @@ class PostfixSMTP(SMTP):
         )
         lines: list[bytes] = []
         size, too_big, previous_crlf = 0, False, True
+        bare_at: int | None = None  # smtpd_forbid_bare_newline = reject: the lines before the first bare <LF>
+        reject_bare = self._reject_bare_lf()
         while True:
             raw = await self._data_line()
             if raw is None:
                 raise ConnectionResetError("lost connection during DATA")
             crlf = raw.endswith(b"\r\n")
             line = raw[:-2] if crlf else raw.rstrip(b"\n")
+            if reject_bare and not crlf and bare_at is None:  # a "." line too (seen on 3.7.11)
+                bare_at = len(lines)
             if line == b".":
                 if bare_lf_ok or (crlf and previous_crlf):
                     break
@@ -661,6 +726,14 @@ class PostfixSMTP(SMTP):
             self._set_post_data_state()
             self.queue_id = None
             await self.push(replies.DATA_TOO_BIG)
+            return False
+        if bare_at is not None:
+            self._log_reject("END-OF-MESSAGE", replies.LOG_BARE_LF, self._first_recipient())
+            self._log_bare_lf_message_id(lines[:bare_at])
+            reply = self._bare_lf_reply()
+            self._set_post_data_state()
+            self.queue_id = None
+            await self.push(reply)
             return False
         self.envelope.original_content = b"\r\n".join(lines) + (b"\r\n" if lines else b"")
         self.envelope.content = self.envelope.original_content
@@ -738,12 +811,29 @@ class PostfixSMTP(SMTP):
             return await self._skip_bdat(size, last, replies.BDAT_TOO_BIG)
         self.bdat_state = "ok"
         data = self.bdat_partial + await self._reader.readexactly(size)
-        lines = data.split(b"\n")
-        self.bdat_partial = lines.pop()  # an unfinished line waits for the next chunk
+        ended = data.split(b"\n")
+        self.bdat_partial = ended.pop()  # an unfinished line waits for the next chunk
+        lines = [(line, True) for line in ended]
         if last and self.bdat_partial:
-            lines.append(self.bdat_partial)
+            lines.append((self.bdat_partial, False))
             self.bdat_partial = b""
-        for line in lines:
+        reject_bare = self._reject_bare_lf()
+        for line, had_lf in lines:
+            if reject_bare and had_lf and not line.endswith(b"\r"):
+                # smtpd_forbid_bare_newline = reject: this chunk is refused (seen on 3.7.11: LAST ends the
+                # transaction, an earlier chunk makes the rest be discarded until LAST or RSET)
+                self._log_reject("END-OF-MESSAGE" if last else "BDAT content", replies.LOG_BARE_LF,
+                                 self._first_recipient())
+                if not self.bdat_mid_logged and not self.bdat_error:
+                    self._log_bare_lf_message_id(self.bdat_lines, glued=True)
+                reply = self._bare_lf_reply()
+                if last:
+                    self.last_command = "END-OF-MESSAGE"
+                    self._set_rset_state()
+                else:
+                    self.bdat_state = "error"
+                await self.push(reply)
+                return False
             line = line[:-1] if line.endswith(b"\r") else line
             if self.bdat_error:
                 continue
@@ -757,8 +847,8 @@ class PostfixSMTP(SMTP):
                 # cleanup has the whole header section now: it logs the message-id (or the one it adds)
                 # even if a later chunk is refused (seen on 3.7.11)
                 self.bdat_mid_logged = True
-                self.maillog.log("cleanup", f"{self.queue_id}: message-id=" + message_id_of(
-                    b"\r\n".join(self.bdat_lines), self.queue_id or "", self.conf.myhostname))
+                log_message_ids(self.maillog, self.queue_id or "", b"\r\n".join(self.bdat_lines),
+                                self.conf.myhostname, glued=True)
         if not last and not self.bdat_error:
             await self.push(replies.BDAT_CHUNK.format(size=size))
             return True
@@ -773,6 +863,7 @@ class PostfixSMTP(SMTP):
         self.last_command = "END-OF-MESSAGE"
         self.envelope.original_content = b"".join(line + b"\r\n" for line in self.bdat_lines)
         self.envelope.content = self.envelope.original_content
+        self.envelope.chunked = True  # type: ignore[attr-defined]  (BDAT: see delivery.split_message)
         size_total = self.bdat_size
         status = await self._call_handler_hook("DATA")
         if status.startswith("250 2.0.0 Ok: queued as "):

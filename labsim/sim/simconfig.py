@@ -149,7 +149,7 @@ class SimConfig:
     received_header: bool
     message_size_limit: int
     line_length_limit: int
-    forbid_bare_newline: bool
+    forbid_bare_newline: bool  # normalize (yes) or reject: <CR><LF>.<CR><LF> ends DATA, nothing else
     bare_newline_exclusions: list[Network]
     mynetworks: list[Network]
     relay_restrictions: list[str]
@@ -166,6 +166,8 @@ class SimConfig:
     maillog_file: Path | None
     rcpt_lists: tuple[list[str], list[str]] = ((), ())  # type: ignore[assignment]
     restriction_classes: dict[str, list[str]] = field(default_factory=dict)
+    reject_bare_newline: bool = False  # reject: a line with a bare <LF> is refused (and a command hangs up)
+    bare_newline_reject_code: int = 550
     fatal: str | None = None  # smtpd would exit at start with "fatal: <this>"
     forbidden_words: frozenset[str] = frozenset()
     forbidden_patterns: tuple[re.Pattern[str], ...] = ()
@@ -220,6 +222,8 @@ class SimConfig:
             line_length_limit=max(conf.get_int("line_length_limit", 2048), 512),
             forbid_bare_newline=BARE_NEWLINE.get(conf.get("smtpd_forbid_bare_newline").strip().lower(), True),
             bare_newline_exclusions=networks(conf.get_list("smtpd_forbid_bare_newline_exclusions")),
+            reject_bare_newline=conf.get("smtpd_forbid_bare_newline").strip().lower() == "reject",
+            bare_newline_reject_code=conf.get_int("smtpd_forbid_bare_newline_reject_code", 550),
             mynetworks=networks(conf.get_list("mynetworks")),
             relay_restrictions=relay,
             rcpt_lists=(relay, rcpt) if relay_first else (rcpt, relay),
