@@ -102,3 +102,25 @@ LESSON_CERTBOT = [
     "certonly", "--standalone", "--rsa-key-size", "4096", "--agree-tos",
     "--preferred-challenges", "http", "-d", "lab.itpro.tv",
 ]
+
+
+def mta_sts_lab():
+    """A real Postfix lab as notebook 06 builds it: the lab CA's certificate served, the signed lab zone, the
+    MTA-STS policy (enforce) and a sending Postfix at ``may``. Use as ``yield from mta_sts_lab()`` in a
+    fixture; afterwards nothing of it runs any more (asserted)."""
+    from labsim import dane, dns, mtasts, notebook, procs
+
+    need_postfix()
+    s = make_settings("postfix")
+    try:
+        lab.up(s, "postfix")
+        notebook._solve_certificate(s)  # the lab server serves the lab CA's certificate for lab.itpro.tv
+        notebook._solve_postfix_tls(s)
+        dns.up(s)
+        mtasts.up(s, "enforce")
+        dane.up(s, "may")
+        yield s
+    finally:
+        home = str(s.home)
+        destroy(s)
+        assert procs.mentioning(home) == []

@@ -9,30 +9,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from labsim import dane, dns, lab, mtasts, notebook, postfix, procs, sender
+from labsim import dane, dns, mtasts, postfix, sender
 from labsim.mitm import Mitm
 from labsim.settings import Settings
-from tests.conftest import destroy, make_settings, need_postfix
+from tests.conftest import mta_sts_lab
 
 pytestmark = pytest.mark.postfix
 
 
 @pytest.fixture(scope="module")
 def slab() -> Iterator[Settings]:
-    need_postfix()
-    s = make_settings("postfix")
-    try:
-        lab.up(s, "postfix")
-        notebook._solve_certificate(s)  # the lab server serves the lab CA's certificate for lab.itpro.tv
-        notebook._solve_postfix_tls(s)
-        dns.up(s)
-        mtasts.up(s, "enforce")
-        dane.up(s, "may")
-        yield s
-    finally:
-        home = str(s.home)
-        destroy(s)
-        assert procs.mentioning(home) == []
+    yield from mta_sts_lab()
 
 
 def test_policy_is_published_and_fetched_over_verified_https(slab: Settings) -> None:

@@ -10,30 +10,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from labsim import dane, dns, lab, mtasts, notebook, postfix, procs, sender, tlsrpt
+from labsim import dane, dns, mtasts, postfix, sender, tlsrpt
 from labsim.mitm import Mitm
 from labsim.settings import Settings
-from tests.conftest import destroy, make_settings, need_postfix
+from tests.conftest import mta_sts_lab
 
 pytestmark = pytest.mark.postfix
 
 
 @pytest.fixture(scope="module")
 def rlab() -> Iterator[Settings]:
-    need_postfix()
-    s = make_settings("postfix")
-    try:
-        lab.up(s, "postfix")
-        notebook._solve_certificate(s)
-        notebook._solve_postfix_tls(s)
-        dns.up(s)
-        mtasts.up(s, "enforce")
-        dane.up(s, "may")
-        yield s
-    finally:
-        home = str(s.home)
-        destroy(s)
-        assert procs.mentioning(home) == []
+    yield from mta_sts_lab()
 
 
 def stripped(s: Settings) -> sender.Delivery:
