@@ -3,7 +3,7 @@
     sudo .venv/bin/python bench/bench_sim_differential.py --sessions 10000 [--save]
 
 Spreads the sessions over the whole configuration matrix (``labsim.sim.known_differences.config_matrix``:
-270 combinations of TLS level, certificate state, relay settings, size limit, smtpd_forbid_bare_newline),
+405 combinations of TLS level, certificate state, relay settings, size limit, smtpd_forbid_bare_newline),
 compares replies and smtpd/cleanup log lines like ``tests/test_sim_differential.py``, and prints the
 sessions run, the differences found (shrunk by hypothesis: one per configuration at most) and the time.
 ``--save`` writes each difference to ``tests/corpus/new-<config>.json`` for the corpus replay test (fix the
@@ -46,10 +46,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=10000)
     ap.add_argument("--configs", type=int, default=None, help="use only the first N configurations")
+    ap.add_argument("--match", default="", help="only configurations whose id contains this (e.g. barereject)")
     ap.add_argument("--start", type=int, default=0, help="skip the first N configurations (go on from a run)")
     ap.add_argument("--save", action="store_true", help="write differences to tests/corpus/new-*.json")
     args = ap.parse_args()
-    configs = known_differences.config_matrix(limit=args.configs)[args.start:]
+    configs = [c for c in known_differences.config_matrix(limit=args.configs)[args.start:]
+               if args.match in known_differences.config_id(c)]
     per_config = max(1, args.sessions // len(configs))
     pair = Pair()
     ran, found, start = 0, [], time.monotonic()

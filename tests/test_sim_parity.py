@@ -2,7 +2,7 @@
 
 Every reply code, enhanced code and text must match (queue ids normalised), for levels none/may/encrypt
 with the certificate present, missing and mismatched, plus SMTP smuggling with smtpd_forbid_bare_newline
-no/yes, the log lines and the Received: header. Needs root and the Debian postfix package.
+no/yes/reject, the log lines and the Received: header. Needs root and the Debian postfix package.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from labsim import dates
 from tests.sim_fixtures import pair_fixture  # noqa: F401  (the 'pair' fixture)
-from tests.sim_fixtures import TLS, Pair, diff, step, wait_for_log
+from tests.sim_fixtures import TLS, Pair, diff, run_both, step, wait_for_log
 
 pytestmark = [pytest.mark.postfix, pytest.mark.timeout(240)]
 
@@ -98,6 +98,51 @@ def test_smuggling_matches_postfix(pair: Pair, forbid: str) -> None:
     queued = sum("queued as" in line for line in want)
     assert queued == (2 if forbid == "no" else 1), want  # FACTS.md: 3.7.11's behaviour
     assert want == got, diff("smuggling", want, got)
+
+
+_TX = [["cmd", "EHLO c"], ["cmd", "MAIL FROM:<a@b>"], ["cmd", f"RCPT TO:<{RCPT}>"]]
+BARE_LF_REJECT = {
+    # a command with a bare <LF>: 550 where the session is, then the end of it
+    "command": [["cmd", "EHLO c"], ["raw", "NOOP\n"], ["cmd", "NOOP"]],
+    "first-command": [["raw", "NOOP\n"]],
+    "after-starttls": [["cmd", "EHLO c"], ["starttls"], ["raw", "NOOP\n"]],
+    "pipelined": [["pipe", ["EHLO c", "NOOP"]], ["raw", "NOOP\r\nNOOP\n"], ["cmd", "NOOP"]],
+    "in-transaction": [*_TX, ["raw", "NOOP\n"]],
+    # message content: DATA is read to <CR><LF>.<CR><LF> and refused; the session goes on
+    "data": [*_TX, ["cmd", "RCPT TO:<student>"], ["data", "Subject: x\r\n\r\nhello\nbare\r\nmore"], ["cmd", "NOOP"],
+             ["cmd", "QUIT"]],
+    "data-in-headers": [*_TX, ["data", "Subject: x\nMore: y\r\n\r\nbody"], ["cmd", "QUIT"]],
+    "data-dot-line": [*_TX, ["data", "hello\r\n.\nmore"], ["cmd", "QUIT"]],
+    "data-clean": [*_TX, ["data", "Subject: x\r\n\r\nall CRLF"], ["cmd", "QUIT"]],
+    # BDAT: the chunk with the bare <LF> is refused; LAST ends the transaction, an earlier one discards the rest
+    "bdat-last": [*_TX, ["bdat", "hello\r\n", False], ["bdat", "bare\n", True], ["cmd", "MAIL FROM:<a@b>"],
+                  ["cmd", f"RCPT TO:<{RCPT}>"], ["bdat", "fine\r\n", True], ["cmd", "QUIT"]],
+    "bdat-chunk": [*_TX, ["bdat", "Subject: x\r\n\r\nhello\nbare\r\n", False], ["bdat", "x\r\n", True],
+                   ["cmd", "RSET"], ["cmd", "QUIT"]],
+    "bdat-in-headers": [*_TX, ["bdat", "hello\nx", True], ["cmd", "QUIT"]],
+}
+
+
+@pytest.mark.parametrize("extra", [{}, {"smtpd_forbid_bare_newline_reject_code": "521"},
+                                   {"mynetworks": "127.0.0.0/8"}], ids=["550", "521", "excluded"])
+@pytest.mark.parametrize("name", list(BARE_LF_REJECT))
+def test_bare_newline_reject_matches_postfix(pair: Pair, name: str, extra: dict) -> None:
+    """smtpd_forbid_bare_newline = reject (Postfix >= 3.7.10): replies, smtpd/cleanup lines, deliveries."""
+    pair.configure(smtpd_tls_security_level="may", smtpd_forbid_bare_newline="reject",
+                   smtpd_forbid_bare_newline_reject_code=extra.get("smtpd_forbid_bare_newline_reject_code", "550"),
+                   mynetworks=extra.get("mynetworks", ""))
+    got = run_both(pair, BARE_LF_REJECT[name])
+    (want_r, want_l, want_m), (sim_r, sim_l, sim_m) = got["postfix"], got["sim"]
+    refused = [line for line in want_r if "Error: bare <LF> received" in line]
+    if name == "data-clean" or extra.get("mynetworks"):
+        assert not refused, want_r  # only a bare <LF> is refused; smtpd_forbid_bare_newline_exclusions = $mynetworks
+    else:
+        code = extra.get("smtpd_forbid_bare_newline_reject_code", "550")
+        assert refused and refused[0] == f"< {code} 5.5.2 lab.itpro.tv Error: bare <LF> received", want_r
+        assert any("bare <LF> received; " in line for line in want_l), want_l
+    assert want_r == sim_r, diff(name, want_r, sim_r)
+    assert want_l == sim_l, diff(name + " log", want_l, sim_l)
+    assert want_m == sim_m, diff(name + " delivered", want_m, sim_m)
 
 
 def _smtpd_lines(settings, after: int) -> list[str]:

@@ -38,7 +38,7 @@ CERTS = {
 }
 LEVELS = ("none", "may", "encrypt")
 SIZES = ("10240000", "2000")
-BARE_NEWLINE = ("no", "yes")
+BARE_NEWLINE = ("no", "yes", "reject")
 
 
 def config(level: str, cert: str, relay: str, size: str, bare: str) -> dict[str, str]:
@@ -50,10 +50,11 @@ def config(level: str, cert: str, relay: str, size: str, bare: str) -> dict[str,
 
 
 def config_matrix(limit: int | None = None, seed: int = 11) -> list[dict[str, str]]:
-    """Every combination (270), or ``limit`` of them: always the lab's own three levels, then a sample."""
+    """Every combination (405), or ``limit`` of them: always the lab's own three levels and
+    ``smtpd_forbid_bare_newline = reject``, then a sample."""
     combos = list(itertools.product(LEVELS, CERTS, RELAY_SETTINGS, SIZES, BARE_NEWLINE))
     first = [("may", "ok", "lab", "10240000", "no"), ("encrypt", "ok", "lab", "10240000", "no"),
-             ("none", "ok", "lab", "10240000", "no")]
+             ("none", "ok", "lab", "10240000", "no"), ("may", "ok", "lab", "10240000", "reject")]
     rest = [c for c in combos if c not in first]
     random.Random(seed).shuffle(rest)
     chosen = first + rest

@@ -428,6 +428,7 @@ class PostfixSMTP(SMTP):
                     self.maillog.smtpd(replies.LOG_FORBIDDEN.format(client=self.client, line=line.strip()[:100]))
                     await self.push(replies.FORBIDDEN_COMMAND)
                     self._count("UNKNOWN", False)
+                    why = None  # smtpd leaves its loop: no "lost connection" line (seen on 3.7.11)
                     break
                 elif command not in KNOWN_COMMANDS:
                     ok = False
