@@ -42,10 +42,16 @@ def default_home() -> Path:
     ``$data_directory/master.lock`` as the ``postfix`` user, so every directory above the lab's
     queue and data directories must be searchable by that user, and Debian's ``/root`` is mode 0700.
     """
+    return state_dir("labsim")
+
+
+def state_dir(name: str) -> Path:
+    """``/var/lib/NAME`` for root, else ``$XDG_STATE_HOME/NAME`` (``~/.local/state/NAME``): where the lab, and
+    a classroom of labs, keep their state."""
     if os.geteuid() == 0:
-        return Path("/var/lib/labsim")
+        return Path("/var/lib") / name
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "labsim"
+    return Path(state) / name
 
 
 @dataclass(frozen=True)

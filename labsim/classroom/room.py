@@ -17,7 +17,7 @@ from typing import Any
 from .. import acme, backends, lab, procs
 from ..errors import LabError
 from ..ports import is_free
-from ..settings import DEFAULT_DOMAIN, Settings
+from ..settings import DEFAULT_DOMAIN, Settings, state_dir
 from .ports import DEFAULT_BASE_PORT, DEFAULT_STRIDE, block, find_base
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -27,10 +27,7 @@ STATE = "classroom.json"
 def default_root() -> Path:
     if os.environ.get("LABSIM_CLASSROOM"):
         return Path(os.environ["LABSIM_CLASSROOM"]).expanduser().absolute()
-    if os.geteuid() == 0:
-        return Path("/var/lib/labsim-classroom")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "labsim-classroom"
+    return state_dir("labsim-classroom")
 
 
 # --- the classroom -------------------------------------------------------------------------------------
