@@ -183,7 +183,9 @@ def server_cpu(backend: str, s: Settings) -> float:
     every process under it, with the reaped children's time (Postfix's smtpd processes come and go)."""
     import psutil
 
-    pid = postfix.master_pid(s) if backend == "postfix" else _sim_control()._pid(s)
+    from labsim import backends
+
+    pid = backends.get(backend).pid(s)
     if pid is None:
         return 0.0
     try:

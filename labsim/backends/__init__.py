@@ -31,13 +31,6 @@ class Backend(Protocol):
 
     def running(self, settings: Settings) -> bool: ...
 
-    def pid(self, settings: Settings) -> int | None:
-        """The server's main process (Postfix's master, the simulator's master), None when it is not running."""
-        try:
-            return self.module.master_pid(settings)
-        except ImportError:
-            return None
-
     def problems(self, settings: Settings, keep: int = 6) -> list[str]: ...
 
     def pid(self, settings: Settings) -> int | None: ...
@@ -75,6 +68,13 @@ class _ModuleBackend:
             return bool(self.module.is_running(settings))
         except ImportError:  # the simulator's libraries missing: it cannot be running
             return False
+
+    def pid(self, settings: Settings) -> int | None:
+        """The server's main process (Postfix's master, the simulator's master), None when it is not running."""
+        try:
+            return self.module.master_pid(settings)
+        except ImportError:
+            return None
 
     def problems(self, settings: Settings, keep: int = 6) -> list[str]:
         """The warning/fatal/error lines of the lab log since the last start or reload (the same log format
