@@ -36,7 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labsim import certs, postfix  # noqa: E402
+from labsim import certs  # noqa: E402
+from labsim.backends import postfix, sim as sim_backend  # noqa: E402
 from labsim.errors import LabError  # noqa: E402
 from labsim.ports import free_ports, wait_listening  # noqa: E402
 from labsim.settings import Settings  # noqa: E402
@@ -135,12 +136,6 @@ def load(s: Settings, backend: str, bits: int, phase: str, clients: int, seconds
 
 # --- the servers ----------------------------------------------------------------------------------------
 
-def _sim_control():
-    from labsim.sim import control  # the simulator engineer's module (issue 3)
-
-    return control
-
-
 def start_backend(backend: str, bits: int, root: Path, sim_workers: int = 0) -> Settings:
     """A fresh lab home with an RSA key of ``bits`` as its certificate, and the backend started on it
     (the simulator with ``sim_workers`` smtpd workers, 0: as the lab starts it, one per CPU)."""
@@ -152,7 +147,7 @@ def start_backend(backend: str, bits: int, root: Path, sim_workers: int = 0) -> 
     if backend == "postfix":
         postfix.start(s)
     else:
-        _sim_control().start(s)
+        sim_backend.start(s)
         if not wait_listening(s.smtp_port, s.host, timeout=15):
             raise LabError(f"The simulator did not listen on {s.host}:{s.smtp_port}.")
     return s
@@ -175,7 +170,7 @@ def stop_backend(backend: str, s: Settings) -> None:
     if backend == "postfix":
         postfix.stop(s)
     else:
-        _sim_control().stop(s)
+        sim_backend.stop(s)
 
 
 def server_cpu(backend: str, s: Settings) -> float:
@@ -212,7 +207,7 @@ def bench_keys(bits: int, root: Path, args: argparse.Namespace) -> list[Row]:
         try:
             s = start_backend(backend, bits, root, args.sim_workers)
         except ImportError as e:
-            row.note = f"skipped: labsim.sim.control is not available yet ({e})"
+            row.note = f"skipped: the simulator's libraries are missing ({e})"
             continue
         except LabError as e:
             row.note = f"skipped: {e.message} {e.hint}".strip()
@@ -223,7 +218,7 @@ def bench_keys(bits: int, root: Path, args: argparse.Namespace) -> list[Row]:
         for row, s in started:
             served = served_key_bits(s)
             if row.backend == "sim":
-                row.workers = len(_sim_control().workers(s))
+                row.workers = len(sim_backend.workers(s))
             if served != bits:
                 row.note = f"skipped: the server presents an RSA-{served} certificate, not RSA-{bits}"
                 continue

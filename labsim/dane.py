@@ -18,7 +18,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from . import dns, postfix, sender
+from . import dns, sender
+from .backends import postfix
 from .errors import LabError
 from .ports import wait_listening
 from .settings import Settings

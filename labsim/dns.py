@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .errors import LabError, MissingPackageError
 from .ports import require_free
-from .postfix import find  # the one lookup of a command in PATH and the sbin directories
+from .backends.postfix import find  # the one lookup of a command in PATH and the sbin directories
 from .procs import read_pidfile, stop_pidfile
 from .settings import Settings
 

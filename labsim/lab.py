@@ -16,7 +16,8 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import acme, backends, certs, postfix
+from . import acme, backends, certs
+from .backends import postfix
 from .errors import LabError
 from .ports import is_free
 from .settings import PORTS, Settings
@@ -157,7 +158,7 @@ def up(settings: Settings, backend: str | None = None, *, with_ca: bool = True) 
 
 def down(settings: Settings) -> None:
     """Stop everything this lab started (both backends, the sending Postfix, the CA). Files stay."""
-    from . import sender  # imports labsim.postfix itself: imported here, where it is needed
+    from . import sender  # imports labsim.backends.postfix itself: imported here, where it is needed
 
     sender.down(settings)
     for server in backends.all_backends():  # both: a lab's state file may be gone or name the other

@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import acme, dns, postfix, sender
+from . import acme, dns, sender
+from .backends import postfix
 from .errors import LabError
 from .ports import require_free, wait_listening
 from .procs import read_pidfile, stop_pidfile, write_pidfile

@@ -29,7 +29,8 @@ import os
 import subprocess
 import time
 
-from . import lab as labmod, mailbox, postfix
+from . import lab as labmod, mailbox
+from .backends import postfix
 from .checks.exercises import RSA_CERTBOT  # noqa: F401  (notebook 02's command; the lesson's: checks.LESSON_CERTBOT)
 from .settings import Settings
 
@@ -164,7 +165,7 @@ def _solve_postfix_tls(s: Settings) -> None:
         _reload(s)
 
 
-#: The stock TLS settings of a fresh Debian install (labsim.postfix.main_cf_text), by name; None: not set.
+#: The stock TLS settings of a fresh Debian install (labsim.backends.postfix.main_cf_text), by name; None: not set.
 def _stock_values(s: Settings) -> dict[str, str | None]:
     return {"smtpd_tls_cert_file": str(s.snakeoil_cert), "smtpd_tls_key_file": str(s.snakeoil_key),
             "smtpd_tls_security_level": "may", "smtpd_tls_chain_files": None, "smtpd_tls_loglevel": None,

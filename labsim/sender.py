@@ -5,7 +5,7 @@ levels. At ``may`` it sends in clear (and an attacker who strips STARTTLS reads 
 ``encrypt`` it keeps the mail in its queue with ``status=deferred (TLS is required, but was not offered
 by host ...)``. Those words come from Postfix itself, in this instance's own log.
 
-The sender is a private Postfix built with :mod:`labsim.postfix` under ``<lab home>/sender`` with its
+The sender is a private Postfix built with :mod:`labsim.backends.postfix` under ``<lab home>/sender`` with its
 own free port, then adjusted with postconf: it relays everything to ``relayhost = [127.0.0.1]:<port>``
 (the lab's server, or the attacker in front of it), accepts mail from its local ``sendmail``, and logs
 its TLS decisions (``smtp_tls_loglevel = 1``). All functions take the *lab's* Settings.
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from . import postfix, sender_alike
+from . import sender_alike
+from .backends import postfix
 from .errors import LabError
 from .ports import free_ports
 from .settings import Settings

@@ -41,7 +41,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import dates, dns, mtasts, postfix, sender
+from . import dates, dns, mtasts, sender
+from .backends import postfix
 from .settings import Settings
 
 #: the registered result types this reconstruction can give (IANA "STARTTLS Validation Result Types")

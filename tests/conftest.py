@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import lab, postfix
+from labsim import lab
+from labsim.backends import postfix
 from labsim.ports import free_ports
 from labsim.settings import PORTS, Settings
 from tests.skipguard import (  # noqa: F401  the CI skip guard's hooks, registered by name

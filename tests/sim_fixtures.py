@@ -128,7 +128,7 @@ def remove_home(settings: Settings) -> None:
 
 
 def write_main_cf(settings: Settings, extra: str = "") -> None:
-    """A main.cf like the lab's (for tests that do not need labsim.postfix.create_config)."""
+    """A main.cf like the lab's (for tests that do not need labsim.backends.postfix.create_config)."""
     from labsim import certs
 
     settings.config_dir.mkdir(parents=True, exist_ok=True)
@@ -179,8 +179,8 @@ class Pair:
 
     def __init__(self) -> None:
         from labsim import certs
-        from labsim import postfix as real
-        from labsim.sim import control
+        from labsim.backends import postfix as real
+        from labsim.backends import sim as sim_backend
 
         self.real = new_settings()
         self.sim = new_settings()
@@ -188,13 +188,13 @@ class Pair:
             real.create_config(s)
             certs.self_signed(s.ssl_dir / "other.pem", s.ssl_dir / "other.key", ["other.example"])
         real.start(self.real)
-        control.start(self.sim)
+        sim_backend.start(self.sim)
         self.current: dict[str, str] = {}
 
     def configure(self, **params: str) -> None:
         """Set parameters in both main.cf files (``{ssl}`` is each lab's ssl dir) and reload both."""
-        from labsim import postfix as real
-        from labsim.sim import control
+        from labsim.backends import postfix as real
+        from labsim.backends import sim as sim_backend
 
         if all(self.current.get(k) == v for k, v in params.items()):
             return
@@ -202,14 +202,14 @@ class Pair:
             args = [f"{k}={v.format(ssl=s.ssl_dir)}" for k, v in params.items()]
             real.postconf(s, "-e", *args, check=True)
         real.reload(self.real)
-        control.reload(self.sim)
+        sim_backend.reload(self.sim)
         self.current.update(params)
         time.sleep(1.2)  # Postfix's master restarts its smtpd processes; the simulator re-reads at once
 
     def restart(self, **params: str | None) -> None:
         """Set parameters (None removes one, postconf -X) and restart both: the way out of a fatal's throttle."""
-        from labsim import postfix as real
-        from labsim.sim import control
+        from labsim.backends import postfix as real
+        from labsim.backends import sim as sim_backend
 
         for s in (self.real, self.sim):
             edits = [f"{k}={v.format(ssl=s.ssl_dir)}" for k, v in params.items() if v is not None]
@@ -219,9 +219,9 @@ class Pair:
             if removed:
                 real.postconf(s, "-X", *removed, check=True)
         real.stop(self.real)
-        control.stop(self.sim)
+        sim_backend.stop(self.sim)
         real.start(self.real)
-        control.start(self.sim)
+        sim_backend.start(self.sim)
         self.current = {}
 
     def scenario(self, level: str, cert: str, **extra: str) -> None:
@@ -237,10 +237,10 @@ class Pair:
         return normalise(play(self.real.smtp_port, dialog)), normalise(play(self.sim.smtp_port, dialog))
 
     def close(self) -> None:
-        from labsim import postfix as real
-        from labsim.sim import control
+        from labsim.backends import postfix as real
+        from labsim.backends import sim as sim_backend
 
-        control.stop(self.sim)
+        sim_backend.stop(self.sim)
         real.stop(self.real)
         remove_home(self.real)
         remove_home(self.sim)

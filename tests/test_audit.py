@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from labsim import audit, lab, notebook, postfix
+from labsim import audit, lab, notebook
+from labsim.backends import postfix
 from labsim.settings import Settings
 from tests.conftest import destroy, make_settings, need_postfix
 

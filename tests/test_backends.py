@@ -38,10 +38,11 @@ def test_lab_does_not_reach_into_a_backend_module():
     tree = ast.parse(Path(lab.__file__).read_text())
     calls = {f"{n.func.value.id}.{n.func.attr}" for n in ast.walk(tree)
              if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)}
-    assert not calls & {"postfix.start", "postfix.stop", "postfix.reload", "postfix.is_running",
-                        "control.start", "control.stop", "control.reload", "control.is_running"}
-    imports = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert "sim" not in imports and "sim.control" not in imports
+    assert not calls & {f"{m}.{f}" for m in ("postfix", "sim", "sim_backend")
+                        for f in ("start", "stop", "reload", "is_running")}
+    imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert not {m for m, _ in imported} & {"sim", "backends.sim", "labsim.sim", "labsim.backends.sim"}
+    assert ("backends", "sim") not in imported and ("labsim.backends", "sim") not in imported
 
 
 def test_the_simulator_through_the_protocol():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labsim import postfix
+from labsim.backends import postfix
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_smtp.py"
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import checks, lab, postfix
+from labsim import checks, lab
+from labsim.backends import postfix
 
 from .conftest import LESSON_CERTBOT, destroy, make_settings, need_postfix
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import dns, lab, postfix, procs
+from labsim import dns, lab, procs
+from labsim.backends import postfix
 from labsim.ports import is_free
 from labsim.settings import Settings
 from tests.conftest import destroy, make_settings

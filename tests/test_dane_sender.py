@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import dane, dns, lab, mailbox, postfix, sender
+from labsim import dane, dns, lab, mailbox, sender
+from labsim.backends import postfix
 from labsim.mitm import Mitm
 from labsim.settings import Settings
 from tests.conftest import destroy, make_settings, need_postfix

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import lab, postfix
+from labsim import lab
+from labsim.backends import postfix
 from labsim.errors import LabError, MissingPackageError, PortInUseError
 from labsim.settings import PORTS, Settings
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import acme, certs, lab, postfix
+from labsim import acme, certs, lab
+from labsim.backends import postfix
 from labsim.settings import Settings
 from tests.conftest import destroy, make_settings, need_postfix
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import acme, certs, lab, postfix, procs
+from labsim import acme, certs, lab, procs
+from labsim.backends import postfix
 from labsim.errors import LabError
 from labsim.smtpprobe import dialog, starttls_handshake
 

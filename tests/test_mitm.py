@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import mailbox, postfix
+from labsim import mailbox
+from labsim.backends import postfix
 from labsim.mitm import hello as mitm_tls
 from labsim.errors import LabError, PortInUseError
 from labsim.mitm import STARTTLS_REFUSED, Mitm, transcript_file
@@ -59,16 +60,16 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Settings]:
     if backend == "postfix":
         postfix.start(s)
     else:
-        from labsim.sim import control
+        from labsim.backends import sim as sim_backend
 
-        control.start(s)
+        sim_backend.start(s)
     try:
         yield s
     finally:
         if backend == "postfix":
             postfix.stop(s)
         else:
-            control.stop(s)
+            sim_backend.stop(s)
         shutil.rmtree(home, ignore_errors=True)
 
 

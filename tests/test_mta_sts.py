@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from labsim import dane, dns, mtasts, postfix, sender
+from labsim import dane, dns, mtasts, sender
+from labsim.backends import postfix
 from labsim.mitm import Mitm
 from labsim.settings import Settings
 from tests.conftest import mta_sts_lab

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labsim import postfix
+from labsim.backends import postfix
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -84,7 +84,7 @@ def test_labsim_env_as_an_ordinary_user(user_bin: Path, user_home: Path) -> None
         set -e
         command -v labsim >/dev/null && { echo "labsim already on PATH"; exit 3; }
         command -v postconf >/dev/null && { echo "postconf already on PATH"; exit 3; }
-        "$LABSIM_BIN/python" -c 'from labsim import postfix; from labsim.settings import Settings; postfix.create_config(Settings.from_env())'
+        "$LABSIM_BIN/python" -c 'from labsim.backends import postfix; from labsim.settings import Settings; postfix.create_config(Settings.from_env())'
         eval "$("$LABSIM_BIN/labsim" env)"
         echo "labsim=$(command -v labsim)"
         echo "postconf=$(command -v postconf)"

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from labsim import lab as labmod
-from labsim import notebook, postfix, sender, sender_alike
+from labsim import notebook, sender, sender_alike
+from labsim.backends import postfix
 from labsim.mitm import Mitm
 from labsim.ports import free_ports
 from labsim.settings import Settings

@@ -93,7 +93,8 @@ def _run_one(settings, v: SmtpReply, since: int) -> str | None:
 
 @pytest.mark.postfix
 def test_smtp_replies_against_real_postfix(postfix_lab):
-    from labsim import lab, postfix
+    from labsim import lab
+    from labsim.backends import postfix
 
     settings = postfix_lab
     main_cf = settings.config_dir / "main.cf"
@@ -209,7 +210,8 @@ def test_key_mismatch_warning_lines_for_both_algorithms(postfix_lab, tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import NameOID
 
-    from labsim import certs, lab, postfix
+    from labsim import certs, lab
+    from labsim.backends import postfix
 
     s = postfix_lab
     keys = s.home / "quiz-keys"
@@ -262,7 +264,8 @@ def test_key_mismatch_warning_lines_for_both_algorithms(postfix_lab, tmp_path):
 
 @pytest.mark.postfix
 def test_received_header_says_esmtps_without_smtpd_tls_received_header(postfix_lab):
-    from labsim import lab, mailbox, postfix
+    from labsim import lab, mailbox
+    from labsim.backends import postfix
 
     s = postfix_lab
     main_cf = s.config_dir / "main.cf"
@@ -326,7 +329,8 @@ def _tls_key_kinds(settings, n: int) -> list[str]:
 def test_new_smtpd_processes_read_renewed_files_without_reload(postfix_lab):
     """After certbot renews the files in live/, smtpd processes started later present the new certificate
     without a reload; postfix reload makes the idle old ones give way (bank cert-live-symlinks, notebook 02)."""
-    from labsim import acme, certs, lab, postfix
+    from labsim import acme, certs, lab
+    from labsim.backends import postfix
     from tests.conftest import LESSON_CERTBOT
 
     s = postfix_lab

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from labsim import mailbox, postfix, sender
+from labsim import mailbox, sender
+from labsim.backends import postfix
 from labsim.mitm import Mitm
 from labsim.ports import free_ports
 from labsim.settings import Settings

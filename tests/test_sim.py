@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from labsim import postfix as lab_postfix
+from labsim.backends import postfix as lab_postfix
 from labsim.errors import LabError, PortInUseError
-from labsim.sim import control
+from labsim.backends import sim as sim_backend
 from labsim.maincf.model import MainCf, parse
 from tests.sim_fixtures import TLS, new_settings, play, read_reply, remove_home, step, wait_for_log
 
@@ -52,10 +52,10 @@ def sim():
     s = new_settings()
     lab_postfix.create_config(s)
     lab_postfix.postconf(s, "-e", "smtpd_starttls_timeout=1s", "smtpd_timeout=3s", check=True)
-    control.start(s)
+    sim_backend.start(s)
     yield s
-    control.stop(s)
-    assert not control.is_running(s)
+    sim_backend.stop(s)
+    assert not sim_backend.is_running(s)
     remove_home(s)
 
 
@@ -66,13 +66,13 @@ def alive(port: int) -> None:
 
 
 def test_start_is_idempotent_and_port_in_use_names_the_variable(sim) -> None:
-    assert control.is_running(sim)
-    assert control.start(sim) == int(control.pid_file(sim).read_text().split()[0])
+    assert sim_backend.is_running(sim)
+    assert sim_backend.start(sim) == int(sim_backend.pid_file(sim).read_text().split()[0])
     other = new_settings().with_(smtp_port=sim.smtp_port)
     lab_postfix.create_config(other)
     try:
         with pytest.raises(PortInUseError) as info:
-            control.start(other)
+            sim_backend.start(other)
         assert str(sim.smtp_port) in str(info.value) and "LABSIM_SMTP_PORT" in str(info.value)
     finally:
         remove_home(other)
@@ -82,20 +82,20 @@ def test_start_without_config_is_a_lab_error() -> None:
     s = new_settings()
     try:
         with pytest.raises(LabError, match="main.cf"):
-            control.start(s)
+            sim_backend.start(s)
     finally:
         remove_home(s)
 
 
 def test_reload_rereads_main_cf(sim) -> None:
     lab_postfix.postconf(sim, "-e", "smtpd_banner=$myhostname ESMTP reloaded", check=True)
-    control.reload(sim)
+    sim_backend.reload(sim)
     wait_for_log(sim, "reload -- version 3.7.11")
     try:
         assert play(sim.smtp_port, ["QUIT"])[0] == "< 220 lab.itpro.tv ESMTP reloaded"
     finally:
         lab_postfix.postconf(sim, "-e", "smtpd_banner=$myhostname ESMTP $mail_name (Debian/GNU)", check=True)
-        control.reload(sim)
+        sim_backend.reload(sim)
         time.sleep(0.3)
 
 
@@ -290,9 +290,9 @@ def workers_lab():
     """A simulator with three workers (more than this machine's CPUs, so the count is the setting's)."""
     s = new_settings().with_(sim_workers=3)
     lab_postfix.create_config(s)
-    control.start(s)
+    sim_backend.start(s)
     yield s
-    control.stop(s)
+    sim_backend.stop(s)
     remove_home(s)
 
 
@@ -321,8 +321,8 @@ def test_workers_exist_one_socket_each_with_its_pid(workers_lab) -> None:
     import psutil
 
     s = workers_lab
-    master = control.master_pid(s)
-    pids = control.workers(s)
+    master = sim_backend.master_pid(s)
+    pids = sim_backend.workers(s)
     assert len(pids) == 3 and master not in pids, (master, pids)
     for pid in pids:
         assert psutil.Process(pid).ppid() == master
@@ -330,7 +330,7 @@ def test_workers_exist_one_socket_each_with_its_pid(workers_lab) -> None:
     listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
                  and c.laddr.port == s.smtp_port]
     assert {c.laddr.ip for c in listening} == {"127.0.0.1"} and {c.pid for c in listening} <= {master, *pids}
-    assert control.worker_count(new_settings()) >= 1
+    assert sim_backend.worker_count(new_settings()) >= 1
     # Sessions are served by several workers, each logging with its own pid, as smtpd processes do.
     mark = s.log_file.stat().st_size
     seen: set[int] = set()
@@ -346,10 +346,10 @@ def test_workers_exist_one_socket_each_with_its_pid(workers_lab) -> None:
 
 def test_reload_reaches_every_worker_and_is_logged_once(workers_lab) -> None:
     s = workers_lab
-    pids = set(control.workers(s))
+    pids = set(sim_backend.workers(s))
     mark = s.log_file.stat().st_size
     lab_postfix.postconf(s, "-e", "smtpd_banner=$myhostname ESMTP reloaded", check=True)
-    control.reload(s)  # returns once every worker has re-read main.cf
+    sim_backend.reload(s)  # returns once every worker has re-read main.cf
     seen: set[int] = set()
     banners: list[str] = []
     for _ in range(10):
@@ -361,8 +361,8 @@ def test_reload_reaches_every_worker_and_is_logged_once(workers_lab) -> None:
     assert set(banners) == {"220 lab.itpro.tv ESMTP reloaded"}, set(banners)  # ... with the new main.cf
     text = s.log_file.read_text()[mark:]
     assert text.count("postfix/master[") == text.count("reload -- version 3.7.11") == 1, text
-    assert f"postfix/master[{control.master_pid(s)}]: reload -- version 3.7.11" in text
-    assert set(control.workers(s)) == pids  # reloaded in place, as Postfix's master stays
+    assert f"postfix/master[{sim_backend.master_pid(s)}]: reload -- version 3.7.11" in text
+    assert set(sim_backend.workers(s)) == pids  # reloaded in place, as Postfix's master stays
 
 
 def test_a_worker_that_dies_is_replaced(workers_lab) -> None:
@@ -370,11 +370,11 @@ def test_a_worker_that_dies_is_replaced(workers_lab) -> None:
     import signal
 
     s = workers_lab
-    before = control.workers(s)
+    before = sim_backend.workers(s)
     os.kill(before[0], signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        now = control.workers(s)
+        now = sim_backend.workers(s)
         if len(now) == 3 and before[0] not in now:
             break
         time.sleep(0.1)
@@ -393,20 +393,20 @@ def test_down_leaves_no_process_even_after_the_master_is_killed() -> None:
         s = new_settings().with_(sim_workers=2)
         lab_postfix.create_config(s)
         try:
-            master = control.start(s)
-            pids = [master, *control.workers(s)]
+            master = sim_backend.start(s)
+            pids = [master, *sim_backend.workers(s)]
             assert len(pids) == 3 and len(_procs_of(s)) == 3, _procs_of(s)
             if how == "kill the master":
                 os.kill(master, signal.SIGKILL)  # the workers die with it (PR_SET_PDEATHSIG)
-            control.stop(s)
+            sim_backend.stop(s)
             gone, running = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=5)
             assert not [p for p in running if p.status() != psutil.STATUS_ZOMBIE], (how, running)
-            assert _procs_of(s) == [] and not control.is_running(s), (how, _procs_of(s))
-            assert not control.pid_file(s).exists() and not control.state_file(s).exists()
+            assert _procs_of(s) == [] and not sim_backend.is_running(s), (how, _procs_of(s))
+            assert not sim_backend.pid_file(s).exists() and not sim_backend.state_file(s).exists()
             with socket.socket() as c:
                 assert c.connect_ex(("127.0.0.1", s.smtp_port)) != 0, "something still listens"
         finally:
-            control.stop(s)
+            sim_backend.stop(s)
             remove_home(s)
 
 
@@ -434,7 +434,7 @@ def test_fatal_configuration_is_logged_once_for_all_workers(workers_lab) -> None
     s = workers_lab
     mark = s.log_file.stat().st_size
     lab_postfix.postconf(s, "-e", "smtpd_tls_security_level=encrpyt", check=True)
-    control.reload(s)
+    sim_backend.reload(s)
     try:
         def knock(_: int) -> bytes:
             with socket.create_connection(("127.0.0.1", s.smtp_port), timeout=1.5) as c:
@@ -456,8 +456,8 @@ def test_worker_count_setting() -> None:
     from labsim.settings import Settings
 
     assert Settings.from_env({"LABSIM_SIM_WORKERS": "3"}).sim_workers == 3
-    assert control.worker_count(Settings(sim_workers=5)) == 5
-    assert control.worker_count(Settings()) >= 1  # 0: one per CPU
+    assert sim_backend.worker_count(Settings(sim_workers=5)) == 5
+    assert sim_backend.worker_count(Settings()) >= 1  # 0: one per CPU
     for bad in ("x", "-1", "1000"):
         with pytest.raises(LabError, match="LABSIM_SIM_WORKERS"):
             Settings.from_env({"LABSIM_SIM_WORKERS": bad})

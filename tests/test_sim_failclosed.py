@@ -19,8 +19,9 @@ import time
 import pytest
 
 from labsim import lab
-from labsim import postfix as lab_postfix
-from labsim.sim import control, replies, restrictions
+from labsim.backends import postfix as lab_postfix
+from labsim.backends import sim as sim_backend
+from labsim.sim import replies, restrictions
 from labsim.maincf.model import MainCf
 from labsim.sim.server import KNOWN_COMMANDS
 from labsim.sim.simconfig import SimConfig
@@ -122,15 +123,15 @@ def test_decision_points_cover_every_gate_command() -> None:
 def sim():
     s = new_settings()
     lab_postfix.create_config(s)
-    control.start(s)
+    sim_backend.start(s)
     yield s
-    control.stop(s)
+    sim_backend.stop(s)
     remove_home(s)
 
 
 def _set(s, *params: str) -> None:
     lab_postfix.postconf(s, "-e", *params, check=True)
-    control.reload(s)
+    sim_backend.reload(s)
     time.sleep(0.2)
 
 
@@ -164,8 +165,8 @@ def test_open_relay_configuration_serves_no_one(sim) -> None:
         assert "bad command startup -- throttling" in text
     finally:
         lab_postfix.postconf(sim, "-e", "compatibility_level=3.6", "mynetworks=", check=True)
-        control.stop(sim)
-        control.start(sim)  # a restart ends the throttle, as with Postfix
+        sim_backend.stop(sim)
+        sim_backend.start(sim)  # a restart ends the throttle, as with Postfix
 
 
 def test_bdat_state_is_reset(sim) -> None:
@@ -273,6 +274,6 @@ def test_fatal_configuration_fails_like_postfix(pair, case: str) -> None:
         assert seen["postfix"][1], f"the real Postfix logged no fatal for {params}"
         assert seen["postfix"] == seen["sim"], json.dumps(seen, indent=1)
     finally:
-        lab_cf = {"compatibility_level": "3.6", "mynetworks": "",  # what labsim.postfix.create_config writes
+        lab_cf = {"compatibility_level": "3.6", "mynetworks": "",  # what labsim.backends.postfix.create_config writes
                   "smtpd_relay_restrictions": "permit_mynetworks permit_sasl_authenticated defer_unauth_destination"}
         pair.restart(**{k: lab_cf.get(k) for k in params})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from labsim import postfix as lab_postfix
+from labsim.backends import postfix as lab_postfix
 from labsim.maincf import postconf_alike
 from tests.sim_fixtures import new_settings, remove_home
 

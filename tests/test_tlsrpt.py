@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from labsim import dane, dns, mtasts, postfix, sender, tlsrpt
+from labsim import dane, dns, mtasts, sender, tlsrpt
+from labsim.backends import postfix
 from labsim.mitm import Mitm
 from labsim.settings import Settings
 from tests.conftest import mta_sts_lab

@@ -3,8 +3,10 @@ and ``sim`` (the aiosmtpd simulator in :mod:`labsim.sim`, no root). Both read th
 the same log, so what the lab asks of a backend is small: start, stop, reload, is it running, and what its
 log says went wrong. :mod:`labsim.lab` picks one with :func:`get` and never branches on the name again.
 
-The implementations stay beside their code (:mod:`labsim.postfix`, :mod:`labsim.sim.control`); this module
-only names the contract and dispatches, so neither needs to know about the other.
+The two implementations are the modules beside this one: :mod:`labsim.backends.postfix` (also the lab's
+``postconf``, main.cf template and log reader, which both backends use) and :mod:`labsim.backends.sim` (the
+simulator's process; the simulator itself is :mod:`labsim.sim`). This module names the contract and
+dispatches, so neither needs to know about the other.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class _ModuleBackend:
     def problems(self, settings: Settings, keep: int = 6) -> list[str]:
         """The warning/fatal/error lines of the lab log since the last start or reload (the same log format
         for both: the simulator writes Postfix's lines)."""
-        from .. import postfix
+        from . import postfix
 
         tail = postfix.log_tail(settings).splitlines()[-400:]
         for i in range(len(tail) - 1, -1, -1):
@@ -93,15 +95,15 @@ class _ModuleBackend:
 
 
 def _postfix() -> ModuleType:
-    from .. import postfix
+    from . import postfix
 
     return postfix
 
 
 def _sim() -> ModuleType:
-    from ..sim import control
+    from . import sim
 
-    return control
+    return sim
 
 
 _BACKENDS: dict[str, Backend] = {"postfix": _ModuleBackend("postfix", _postfix), "sim": _ModuleBackend("sim", _sim)}

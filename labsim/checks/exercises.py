@@ -11,7 +11,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .. import acme, mailbox, postfix
+from .. import acme, mailbox
+from ..backends import postfix
 from ..settings import Settings
 from .lesson import LESSON_CERTBOT, check_certificate
 from .model import Condition, Step, register

@@ -22,7 +22,8 @@ import stat
 import time
 from pathlib import Path
 
-from .. import acme, certs, lab, postfix
+from .. import acme, certs, lab
+from ..backends import postfix
 from ..errors import LabError
 from ..settings import DEFAULT_DOMAIN, Settings
 from .model import Condition, Step, register, solve_requirements

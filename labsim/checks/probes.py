@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import certs, dates, postfix
+from .. import certs, dates
+from ..backends import postfix
 from ..errors import LabError
 from ..settings import Settings
 from ..smtpprobe import Conn

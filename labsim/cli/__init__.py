@@ -13,7 +13,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .. import acme, lab, mailbox, postfix
+from .. import acme, lab, mailbox
+from ..backends import postfix
 from .tools import friendly
 from ..errors import LabError
 from ..settings import Settings

@@ -1,4 +1,4 @@
-"""``python -m labsim.sim --config-dir DIR --listen 127.0.0.1:PORT``: what ``control.start`` runs."""
+"""``python -m labsim.sim --config-dir DIR --listen 127.0.0.1:PORT``: what ``labsim.backends.sim.start`` runs."""
 
 from .cli import sim_command
 

@@ -1,6 +1,6 @@
 """The simulator's processes: a master and its smtpd workers, as Postfix has master(8) and smtpd(8).
 
-- The **master** (the process ``labsim.sim.control`` records in ``run/sim.pid``) reads main.cf (a parameter
+- The **master** (the process ``labsim.backends.sim`` records in ``run/sim.pid``) reads main.cf (a parameter
   every Postfix program reads being bad, it exits as ``postfix start`` refuses), binds the one listening
   socket on the lab's address (127.0.0.1), forks ``workers`` smtpd processes (default: one per CPU;
   ``LABSIM_SIM_WORKERS``, ``--workers``) and logs ``daemon started`` once they all serve. It serves no
@@ -287,7 +287,7 @@ class Simulator:
             os.read(self._ack_r, 4096)
 
     def _write_state(self) -> None:
-        """What control.start/reload wait for: every worker serving, and the reload count."""
+        """What labsim.backends.sim's start/reload wait for: every worker serving, and the reload count."""
         if self.state_file is None:
             return
         tmp = self.state_file.with_name(self.state_file.name + ".tmp")

@@ -25,7 +25,7 @@ from .simconfig import GlobalFatal
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="smtpd worker processes (default: $LABSIM_SIM_WORKERS, else one per CPU).")
 @click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
-              help="Where the master records its workers and reloads (labsim.sim.control waits on it).")
+              help="Where the master records its workers and reloads (labsim.backends.sim waits on it).")
 def sim_command(config_dir: Path | None, listen: str | None, log_file: Path | None, mailbox: Path | None,
                 workers: int | None, state_file: Path | None) -> None:
     """Serve the Postfix 3.7 smtpd simulator in the foreground, configured by main.cf.

@@ -21,11 +21,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import certs
-from .errors import LabError, MissingPackageError, NotRootError
-from . import procs
-from .ports import is_free, require_free, wait_listening
-from .settings import Settings
+from .. import certs, procs
+from ..errors import LabError, MissingPackageError, NotRootError
+from ..ports import is_free, require_free, wait_listening
+from ..settings import Settings
 
 SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 MASTER_CF_DIST = Path("/usr/share/postfix/master.cf.dist")
