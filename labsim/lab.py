@@ -292,7 +292,8 @@ def status(settings: Settings) -> dict[str, Any]:
     if configured:
         try:
             conf = MainCf.load(settings.config_dir)
-            cert, key = conf.server_tls_files()
+            files = conf.server_tls_files()
+            cert, key = files.cert, files.key
             level = conf.get("smtpd_tls_security_level").strip()
         except ConfigError as e:
             config_problem = [f"main.cf: {e.message}"]

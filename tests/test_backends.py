@@ -59,3 +59,37 @@ def test_the_simulator_through_the_protocol():
         assert not sim.running(s) and not backends.get("postfix").running(s) and sim.pid(s) is None
     finally:
         destroy(s)
+
+
+@pytest.mark.parametrize("backend", ["postfix", "sim"])
+def test_chain_files_win_over_the_cert_and_key_files(backend):
+    """smtpd_tls_chain_files, when set, names what smtpd serves, whatever smtpd_tls_cert_file says (Postfix
+    3.4+); the one rule (MainCf.server_tls_files) says the same as the server the learner talks to."""
+    import ssl
+
+    from labsim import certs, checks
+    from labsim.backends import postfix
+    from labsim.maincf import MainCf, TLSFiles
+    from labsim.smtpprobe import Conn
+
+    from .conftest import need_postfix
+
+    if backend == "postfix":
+        need_postfix()
+    s = make_settings(backend)
+    try:
+        lab.up(s, backend, with_ca=False)
+        key, cert = s.ssl_dir / "chain-key.pem", s.ssl_dir / "chain-cert.pem"
+        certs.self_signed(cert, key, ["chain.lab.itpro.tv"])
+        postfix.postconf(s, "-e", f"smtpd_tls_chain_files = {key}, {cert}", check=True)
+        lab.reload(s)
+        files = MainCf.load(s.config_dir).server_tls_files()
+        assert files == TLSFiles(str(cert), str(key), (str(key), str(cert)))
+        assert checks.configured_files(s) == (str(cert), str(key))
+        assert postfix.get(s, "smtpd_tls_cert_file") == str(s.snakeoil_cert)  # still set, and ignored
+        with Conn(s.host, s.smtp_port) as c:
+            c.cmd("EHLO probe.lab")
+            served = c.starttls(s.domain, verify=False).getpeercert(binary_form=True)
+        assert served == ssl.PEM_cert_to_DER_cert(cert.read_text())
+    finally:
+        destroy(s)

@@ -41,7 +41,8 @@ def configured_files(settings: Settings) -> tuple[str, str]:
     """(certificate file, key file) smtpd uses (``MainCf.server_tls_files``: chain files win when set)."""
     from ..maincf import MainCf
 
-    return MainCf.load(settings.config_dir).server_tls_files()
+    files = MainCf.load(settings.config_dir).server_tls_files()
+    return files.cert, files.key
 
 
 _MASTER_LINE = re.compile(

@@ -5,6 +5,6 @@
 ``postconf`` work-alike for machines without Postfix, built on it.
 """
 
-from .model import DEFAULT_CONFIG_DIR, ConfigError, MainCf, defaults, parse
+from .model import DEFAULT_CONFIG_DIR, ConfigError, MainCf, TLSFiles, defaults, parse
 
-__all__ = ["DEFAULT_CONFIG_DIR", "ConfigError", "MainCf", "defaults", "parse"]
+__all__ = ["DEFAULT_CONFIG_DIR", "ConfigError", "MainCf", "TLSFiles", "defaults", "parse"]

@@ -27,6 +27,15 @@ from pathlib import Path
 
 from ..errors import LabError
 
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """Where smtpd's certificate and key come from (``MainCf.server_tls_files``)."""
+
+    cert: str  # the certificate file ('' when main.cf names none); with chain files, the last of them
+    key: str  # the private key file (the certificate file when smtpd_tls_key_file is empty); with chain files, the first
+    chain: tuple[str, ...] = ()  # smtpd_tls_chain_files when set: read in order, as one sequence of PEM blocks
+
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "data" / "postconf-defaults.json"
 DEFAULT_CONFIG_DIR = Path("/etc/postfix")
 _NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -348,16 +357,16 @@ class MainCf:
         """A list parameter: items separated by whitespace or commas."""
         return [item for item in re.split(r"[\s,]+", self.get(name)) if item]
 
-    def server_tls_files(self) -> tuple[str, str]:
-        """(certificate file, key file) smtpd uses: ``smtpd_tls_chain_files`` (each file a key, then its
-        certificates) wins over ``smtpd_tls_cert_file``/``smtpd_tls_key_file`` when set (Postfix 3.4+); an
-        empty key file means the key is in the certificate file. The checks and ``labsim status`` use it; the
-        simulator applies the same rule when it loads the files (labsim.sim.tls)."""
-        chain = self.get_list("smtpd_tls_chain_files")
+    def server_tls_files(self) -> "TLSFiles":
+        """The files smtpd's certificate and key come from: ``smtpd_tls_chain_files`` (each file a key, then
+        its certificates) wins over ``smtpd_tls_cert_file``/``smtpd_tls_key_file`` when set (Postfix 3.4+); an
+        empty key file means the key is in the certificate file. The one place of this rule: the checks,
+        ``labsim status`` and the simulator's TLS (``labsim.sim.tls.load``) all ask here."""
+        chain = tuple(self.get_list("smtpd_tls_chain_files"))
         if chain:
-            return chain[-1], chain[0]
+            return TLSFiles(chain[-1], chain[0], chain)
         cert = self.get("smtpd_tls_cert_file").strip()
-        return cert, self.get("smtpd_tls_key_file").strip() or cert
+        return TLSFiles(cert, self.get("smtpd_tls_key_file").strip() or cert)
 
     def referenced_names(self) -> set[str]:
         """Every ``$name`` used in main.cf's values (postconf counts them as used parameters)."""

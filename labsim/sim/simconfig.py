@@ -195,12 +195,10 @@ class SimConfig:
             level = "none"  # never used: a fatal configuration serves no session
         server_tls, warnings = None, []
         if level != "none":
-            cert = conf.get("smtpd_tls_cert_file").strip()
-            key = conf.get("smtpd_tls_key_file").strip()
-            chain = conf.get_list("smtpd_tls_chain_files")
+            files = conf.server_tls_files()  # the one rule of which parameters name them
             protocols = conf.get("smtpd_tls_mandatory_protocols" if level == "encrypt" else "smtpd_tls_protocols")
-            if cert or chain:
-                server_tls, warnings = tls.load(cert, key, chain, protocols)
+            if files.cert:
+                server_tls, warnings = tls.load(files, protocols)
             else:
                 warnings = ["warning: need a server certificate to enable TLS: smtpd_tls_cert_file is empty"]
         warnings = start_warnings + warnings

@@ -1,7 +1,8 @@
 """The simulator's TLS: a server context from main.cf's certificate parameters, and Postfix's words for it.
 
-Postfix (3.4+) takes ``smtpd_tls_chain_files`` when set (key and certificates in one or more PEM files)
-and ignores the legacy ``smtpd_tls_cert_file``/``smtpd_tls_key_file`` then. A certificate or key it cannot
+Which files hold the certificate and key is main.cf's rule, applied once in ``MainCf.server_tls_files``
+(Postfix 3.4+ takes ``smtpd_tls_chain_files`` when set and ignores the legacy ``smtpd_tls_cert_file``/
+``smtpd_tls_key_file`` then); this module loads what it names. A certificate or key it cannot
 load does not stop smtpd: it logs ``warning: cannot get RSA certificate from file "...": disabling TLS
 support`` and answers STARTTLS with ``454 4.7.0 TLS not available due to local problem``. ``load`` returns
 ``(None, warnings)`` in that case, and the server behaves the same.
@@ -14,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..maincf import TLSFiles
 from . import replies
 
 _VERSIONS = {
@@ -85,8 +87,8 @@ def _private_key_algorithm(key_path: str) -> str:
         return ""
 
 
-def _split_chain_files(files: list[str]) -> tuple[str, str] | None:
-    """``smtpd_tls_chain_files`` (key first, then its chain) as one combined PEM for ssl."""
+def _combine(files: tuple[str, ...]) -> str:
+    """``smtpd_tls_chain_files`` (key first, then its chain) as one combined PEM file for ssl (mode 0600)."""
     pem = ""
     for name in files:
         pem += Path(name).read_text() + "\n"
@@ -94,35 +96,36 @@ def _split_chain_files(files: list[str]) -> tuple[str, str] | None:
     tmp.write(pem)
     tmp.close()
     Path(tmp.name).chmod(0o600)
-    return tmp.name, tmp.name
+    return tmp.name
 
 
-def load(cert_file: str, key_file: str, chain_files: list[str], protocols: str) -> tuple[ServerTLS | None, list[str]]:
-    """A server context, or None and the warnings Postfix would log for an unusable cert or key."""
+def load(files: TLSFiles, protocols: str) -> tuple[ServerTLS | None, list[str]]:
+    """A server context from the files main.cf names (``MainCf.server_tls_files``), or None and the warnings
+    Postfix would log for an unusable cert or key."""
+    cert_file, key_file = files.cert, files.key
     combined: str | None = None
-    if chain_files:
+    if files.chain:
         try:
-            cert_file, key_file = _split_chain_files(chain_files)  # type: ignore[misc]
-            combined = cert_file
+            cert_file = key_file = combined = _combine(files.chain)
         except OSError:
-            return None, [f'warning: cannot load chain files {", ".join(chain_files)}: disabling TLS support']
+            return None, [f'warning: cannot load chain files {", ".join(files.chain)}: disabling TLS support']
     algorithm, signature = _key_algorithm(cert_file)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         try:
-            context.load_cert_chain(cert_file, key_file or cert_file)
+            context.load_cert_chain(cert_file, key_file)
         except (OSError, ssl.SSLError) as error:
             text = str(error).lower()
             bad_key = "key values mismatch" in text or (
-                Path(cert_file).is_file() and not Path(key_file or cert_file).is_file()
+                Path(cert_file).is_file() and not Path(key_file).is_file()
             ) or ("pem lib" in text and Path(cert_file).is_file())
-            key_algorithm = _private_key_algorithm(key_file or cert_file)
+            key_algorithm = _private_key_algorithm(key_file)
             if key_algorithm and key_algorithm != algorithm and Path(cert_file).is_file():
                 # A key of another algorithm than the certificate's: Postfix's own check says so. (A key of
                 # the same algorithm that belongs elsewhere fails in OpenSSL: "cannot get ... private key".)
                 return None, [replies.LOG_KEY_MISMATCH.format(
-                    algorithm=key_algorithm, key=key_file or cert_file, cert=cert_file)]
-            what, path = ("private key", key_file or cert_file) if bad_key else ("certificate", cert_file)
+                    algorithm=key_algorithm, key=key_file, cert=cert_file)]
+            what, path = ("private key", key_file) if bad_key else ("certificate", cert_file)
             warnings = [replies.LOG_CERT_PROBLEM.format(algorithm=algorithm, what=what, path=path)]
             if "key values mismatch" in text:  # Postfix then logs OpenSSL's own reason too
                 warnings.append(replies.LOG_OPENSSL_KEY_MISMATCH)
