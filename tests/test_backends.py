@@ -93,3 +93,34 @@ def test_chain_files_win_over_the_cert_and_key_files(backend):
         assert served == ssl.PEM_cert_to_DER_cert(cert.read_text())
     finally:
         destroy(s)
+
+
+def test_the_one_tail_reader_starts_at_a_line(tmp_path):
+    """backends.postfix.tail, the reader of a file's end (the lab log, the simulator's stderr): a line the cut
+    lands inside is dropped, one the cut lands at the start of is kept, no file is ''."""
+    from labsim.backends.postfix import tail
+
+    f = tmp_path / "maillog"
+    f.write_text("first line\nsecond\nthird\n")
+    assert tail(f) == "first line\nsecond\nthird\n"
+    assert tail(f, len("second\nthird\n")) == "second\nthird\n"  # the cut at a line start
+    assert tail(f, len("econd\nthird\n")) == "third\n"  # inside "second": dropped
+    assert tail(f, 3) == ""  # inside the last line
+    assert tail(tmp_path / "none") == ""
+
+
+def test_a_simulator_that_exits_at_once_says_why():
+    """The simulator's own words (its stderr, read by the one tail reader) are the error's detail."""
+    from labsim.backends import postfix, sim
+
+    s = make_settings("sim")
+    try:
+        postfix.create_config(s)
+        postfix.postconf(s, "-e", "append_at_myorigin = perhaps", check=True)
+        with pytest.raises(LabError) as e:
+            sim.start(s)
+        assert "exited at once" in e.value.message
+        assert "fatal: bad boolean configuration: append_at_myorigin = perhaps" in e.value.detail
+        assert not sim.is_running(s)
+    finally:
+        destroy(s)

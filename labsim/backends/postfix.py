@@ -391,10 +391,16 @@ def log_since(settings: Settings, offset: int) -> str:
 
 
 def log_tail(settings: Settings, max_bytes: int = 200_000) -> str:
-    """The last ``max_bytes`` of the lab log, from a line start (a line the cut lands inside is dropped): the
-    one reader of a log's end, for both backends (the simulator writes Postfix's lines)."""
+    """The last ``max_bytes`` of the lab log, from a line start: the one reader of the log's end, for both
+    backends (the simulator writes Postfix's lines)."""
+    return tail(settings.log_file, max_bytes)
+
+
+def tail(path: Path, max_bytes: int = 200_000) -> str:
+    """The last ``max_bytes`` of a file, from a line start (a line the cut lands inside is dropped); '' when
+    there is no such file."""
     try:
-        with open(settings.log_file, "rb") as f:
+        with open(path, "rb") as f:
             f.seek(0, 2)
             start = max(0, f.tell() - max_bytes)
             f.seek(max(0, start - 1))

@@ -22,6 +22,7 @@ from ..errors import LabError
 from ..ports import require_free, wait_listening
 from ..procs import alive, read_pidfile, write_pidfile
 from ..settings import Settings
+from .postfix import tail
 
 
 def pid_file(settings: Settings) -> Path:
@@ -77,8 +78,9 @@ def workers(settings: Settings) -> list[int]:
 
 
 def _tail(path: Path, lines: int = 8) -> str:
+    """The last ``lines`` lines of the simulator's stderr or of the lab log (the lab's one reader of a file's end)."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(tail(path, 64_000).splitlines()[-lines:])
     except OSError:
         return ""
 

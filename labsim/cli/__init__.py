@@ -146,7 +146,7 @@ def logs(lines: int, follow: bool) -> None:
     if not path.exists():
         raise LabError(f"No log yet at {path}.", hint="labsim up")
     if lines <= 0:  # -n 0: the whole log, as before
-        text = path.read_text(errors="replace").splitlines()
+        text = postfix.log_since(s, 0).splitlines()
     else:
         text = postfix.log_tail(s, max(200_000, lines * 1000)).splitlines()[-lines:]
     click.echo("\n".join(text))
