@@ -1,5 +1,5 @@
 """``python -m labsim.cli``: the ``labsim`` command."""
 
-from . import main
+from .commands import main
 
 main()

@@ -13,6 +13,7 @@ import sys
 from functools import wraps
 
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import LabError
 
@@ -20,11 +21,14 @@ err = Console(stderr=True)
 
 
 def print_error(e: LabError, prog: str = "labsim") -> None:
-    err.print(f"[bold red]{prog}:[/] {e.message}", highlight=False, markup=True)
+    """The message, the detail verbatim (log lines are never wrapped), the hint; into a file or pipe (a
+    simulator's ``sim.err``, a test) every line comes out whole, and brackets in them are text, not markup."""
+    wrap = not err.is_terminal
+    err.print(f"[bold red]{escape(prog)}:[/] {escape(e.message)}", highlight=False, soft_wrap=wrap)
     if e.detail:
-        err.print(e.detail.rstrip(), markup=False, highlight=False)
+        err.print(e.detail.rstrip(), markup=False, highlight=False, soft_wrap=True)
     if e.hint:
-        err.print(f"[yellow]Hint:[/] {e.hint}", highlight=False)
+        err.print(f"[yellow]Hint:[/] {escape(e.hint)}", highlight=False, soft_wrap=wrap)
 
 
 def friendly(fn=None, *, prog: str = "labsim"):
