@@ -6,6 +6,7 @@ through the `labsim` command as a notebook or a student runs them, and their exi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -119,8 +120,8 @@ def test_one_registry_for_the_lesson_and_the_notebooks():
     for name, step in checks.REGISTRY.items():
         assert step.name == name and 1 <= step.lesson <= 6 and callable(step.check) and callable(step.solve)
         assert set(step.requires) <= set(checks.REGISTRY), name
-    with pytest.raises(ValueError, match="registered twice"):
-        checks.register(checks.REGISTRY["tamper"])
+    with pytest.raises(ValueError, match="registered twice"):  # another module taking a step's name
+        checks.register(dataclasses.replace(checks.REGISTRY["tamper"], check=lambda s: []))
     from labsim import notebook
 
     assert notebook.lesson_steps(2) == ("certificate", "rsa-4096")
@@ -180,3 +181,21 @@ def test_log_stamps_and_other_labs_lines(tmp_path):
     )
     when, what = checks.last_load(s)
     assert what == "daemon started" and abs(when - time.time()) < 5
+
+
+def test_a_module_run_again_replaces_its_steps():
+    """IPython's %autoreload (or importlib.reload) runs a steps module again: its steps are replaced in
+    place, in the same order, with the new functions; the registry does not raise or grow."""
+    import importlib
+
+    from labsim.checks import exercises, lesson
+
+    before = list(checks.REGISTRY)
+    old = {n: st.check for n, st in checks.REGISTRY.items()}
+    for module in (lesson, exercises):
+        importlib.reload(module)
+    assert list(checks.REGISTRY) == before
+    assert checks.REGISTRY["tamper"].check is exercises.check_tamper is not old["tamper"]
+    assert checks.REGISTRY["encrypt"].check.__module__ == "labsim.checks.lesson"
+    assert all(checks.REGISTRY[n].check is not old[n] for n in before)
+    assert checks.lab_steps() == ["certificate", "postfix-tls", "opportunistic", "encrypt"]

@@ -73,8 +73,13 @@ REGISTRY: dict[str, Step] = {}
 
 
 def register(step: Step) -> Step:
-    if step.name in REGISTRY:
-        raise ValueError(f"lab step {step.name!r} is registered twice")
+    """Add ``step`` to the registry. The module that defines a step's check owns its name: that module run
+    again (``importlib.reload``, IPython's ``%autoreload``, a notebook cell run twice) replaces the step in
+    place, keeping the lesson's order; another module taking a registered name is an error."""
+    old = REGISTRY.get(step.name)
+    if old is not None and old.check.__module__ != step.check.__module__:
+        raise ValueError(f"lab step {step.name!r} is registered twice (by {old.check.__module__} and "
+                         f"{step.check.__module__})")
     REGISTRY[step.name] = step
     return step
 
