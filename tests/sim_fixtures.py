@@ -355,8 +355,10 @@ def session_strategy():
     addresses = st.sampled_from([
         f"<{local}>", "<Student@LAB.ITPRO.TV>", "<b@remote.example>", "<postmaster>", "<student>", "<>",
         local, "<a b@x>", "<bad", '<"q u"@lab.itpro.tv>', "<x@lab.itpro.tv.>", "<@route:x@remote.example>",
+        '<"a b"@remote.example>', '<"student"@lab.itpro.tv>', '"q u"@lab.itpro.tv', '<"a"b@lab.itpro.tv>',
     ])
-    senders = st.sampled_from(["<>", "<alice@example.org>", "<bad", "alice@example.org", "<a@b>"])
+    senders = st.sampled_from(["<>", "<alice@example.org>", "<bad", "alice@example.org", "<a@b>", '<"a b"@example.org>',
+                               '<"alice"@example.org>'])
     mail_params = st.lists(st.sampled_from(["SIZE=100", "SIZE=99999999999", "SIZE=abc", "BODY=8BITMIME",
                                             "BODY=7BIT", "BODY=BINARYMIME", "SMTPUTF8", "FOO=1", "RET=HDRS",
                                             "ENVID=x", "AUTH=<>"]), max_size=2)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,42 @@ def test_corpus_replays(pair: Pair, path: Path) -> None:
     case = json.loads(path.read_text())
     pair.configure(**case["config"])
     check_session(pair, case["config"], case["steps"])
+
+
+#: main.cf edits a learner can make that bring back Postfix's backwards-compatible defaults (None: the
+#: parameter is removed, ``postconf -X``), with a session that meets each of them.
+COMPAT_STEPS = [["cmd", "EHLO h"], ["cmd", "MAIL FROM:<a@b> SMTPUTF8"], ["cmd", "MAIL FROM:<caf\xe9@b>"],
+                ["cmd", "RCPT TO:<caf\xe9@lab.itpro.tv>"], ["cmd", "RCPT TO:<student@lab.itpro.tv>"],
+                ["cmd", "RCPT TO:<b@remote.example>"], ["cmd", "VRFY"], ["data", "hi"], ["cmd", "QUIT"]]
+COMPAT_CASES = {
+    # no compatibility_level (0): smtputf8_enable = no, the recipient list first with the stand-in relay list
+    "level-0-recipient-list": dict(compatibility_level=None, smtpd_relay_restrictions=None,
+                                   smtpd_recipient_restrictions="permit_mynetworks, reject_unauth_destination"),
+    "level-0-warn-if-reject": dict(compatibility_level=None, smtpd_relay_restrictions=None,
+                                   smtpd_recipient_restrictions="warn_if_reject reject_unauth_destination, "
+                                                                "defer_if_permit"),
+    "level-0-relay-list-set": dict(compatibility_level=None, smtpd_recipient_restrictions=None,
+                                   smtpd_relay_restrictions="permit_mynetworks permit_sasl_authenticated "
+                                                            "defer_unauth_destination"),
+    "level-0-mynetworks-utf8-set": dict(compatibility_level=None, smtpd_relay_restrictions=None,
+                                        smtpd_recipient_restrictions="permit_mynetworks, reject_unauth_destination",
+                                        mynetworks="127.0.0.0/8", smtputf8_enable="yes"),
+    # level 2: only smtpd_relay_before_recipient_restrictions = no is left (and its note)
+    "level-2-recipient-list": dict(compatibility_level="2", smtpd_relay_restrictions="",
+                                   smtpd_recipient_restrictions="reject_unauth_destination", mynetworks=""),
+}
+
+
+def test_backwards_compatible_defaults_match_postfix(pair: Pair) -> None:
+    """compatibility_level below 1 (or below 3.6): the stand-in relay restrictions and the notes Postfix
+    logs for them, smtputf8_enable = no (no SMTPUTF8 in EHLO, ``555`` for the parameter, VRFY's syntax
+    text, the note for a non-ASCII address), warn_if_reject's ``reject_warning`` line; on both backends."""
+    try:
+        for name, params in COMPAT_CASES.items():
+            pair.restart(**params)
+            time.sleep(1)
+            check_session(pair, {"case": name, **{k: str(v) for k, v in params.items()}}, COMPAT_STEPS)
+    finally:  # back to the lab's own main.cf for the rest of the module
+        pair.restart(compatibility_level="3.6", smtpd_relay_restrictions=known_differences.RELAY_SETTINGS["lab"][
+            "smtpd_relay_restrictions"], smtpd_recipient_restrictions=None, mynetworks="", smtputf8_enable=None,
+            smtpd_relay_before_recipient_restrictions=None)

@@ -13,7 +13,7 @@ import pytest
 
 from labsim.sim import known_differences
 from tests.sim_fixtures import pair_fixture  # noqa: F401  (the 'pair' fixture)
-from tests.sim_fixtures import Pair, play_session, wait_for_log
+from tests.sim_fixtures import Pair, play_session, run_both, wait_for_log
 
 pytestmark = [pytest.mark.postfix, pytest.mark.timeout(300)]
 
@@ -66,10 +66,48 @@ def pin_tls_library_problem(pair: Pair) -> None:
         pair.restart(smtpd_tls_cert_file="{ssl}/ssl-cert-snakeoil.pem")
 
 
+def pin_append_dot_mydomain(pair: Pair) -> None:
+    pair.configure(append_dot_mydomain="yes")
+    steps = [["cmd", "EHLO h"], ["cmd", "MAIL FROM:<a@b>"], ["cmd", "RCPT TO:<student@lab>"], ["cmd", "QUIT"]]
+    try:
+        real = play_session(pair.real.smtp_port, steps)
+        sim = play_session(pair.sim.smtp_port, steps)
+        assert "< 250 2.1.5 Ok" in real, real  # student@lab.itpro.tv
+        assert "< 454 4.7.1 <student@lab>: Relay access denied" in sim, sim  # refused, never open
+        assert known_differences.excluded({"append_dot_mydomain": "yes"}, steps)
+    finally:
+        pair.configure(append_dot_mydomain="no")
+
+
+def pin_bdat_error_keeps_recipients(pair: Pair) -> None:
+    failed = [["cmd", "EHLO h"], ["cmd", "MAIL FROM:<>"], ["cmd", f"RCPT TO:<{RCPT}>"], ["bdat", "", False],
+              ["bdat", "", True]]  # 551 Null BDAT request, 551 Discarded 0 bytes after earlier error
+    # no crash: the next message's Received: header is written as for two recipients (no "for <x>")
+    got = run_both(pair, [*failed, ["cmd", "MAIL FROM:<a@b>"], ["cmd", "RCPT TO:<x@lab.itpro.tv>"],
+                          ["data", "Subject: z\r\n\r\nhi"], ["cmd", "QUIT"]])
+    real_message, sim_message = got["postfix"][2], got["sim"][2]
+    assert len(real_message) == len(sim_message) == 1, got
+    assert "\tfor <x@lab.itpro.tv>; <DATE>" in sim_message[0] and "for <x@" not in real_message[0], got
+    crash = [*failed, ["cmd", "MAIL FROM:<a@b>"], ["data", "hi"]]
+    assert known_differences.excluded({}, crash)
+    mark = pair.real.log_file.stat().st_size
+    try:
+        real = play_session(pair.real.smtp_port, crash)
+        sim = play_session(pair.sim.smtp_port, crash)
+        assert real[-1] == "[closed]" and "< 354 End data with <CR><LF>.<CR><LF>" not in real, real
+        assert sim[-1] == "< 554 5.5.1 Error: no valid recipients", sim
+        log = wait_for_log(pair.real, "killed by signal 11")[mark:]
+        assert "/smtpd pid " in log and "killed by signal 11" in log, log
+    finally:
+        pair.restart()  # an smtpd that crashes in its first session leaves the master throttling for 60 s
+
+
 PINS = {
     "soft-error-sleep": pin_soft_error_sleep,
     "size-limit-overhead": pin_size_limit_overhead,
     "tls-library-problem": pin_tls_library_problem,
+    "append-dot-mydomain": pin_append_dot_mydomain,
+    "bdat-error-keeps-recipients": pin_bdat_error_keeps_recipients,
 }
 
 

@@ -177,7 +177,9 @@ def compose(
         added.append(f"From: {sender or 'MAILER-DAEMON'}")
     top = [f"Return-Path: <{sender}>", f"X-Original-To: {original or recipient}", f"Delivered-To: {recipient}",
            received]
-    out = [line.encode() for line in top] + headers + [line.encode() for line in added]
+    # an address that was no UTF-8 keeps its bytes (surrogateescape, as the command line was read)
+    out = [line.encode("utf-8", "surrogateescape") for line in top] + headers + [
+        line.encode("utf-8", "surrogateescape") for line in added]
     if body is not None:
         # the first line that is no header ends the headers; cleanup puts an empty line before it unless
         # it is one (seen on 3.7.11); a message that ends inside its headers gets none

@@ -109,6 +109,46 @@ def _has(steps: list, pred: Callable[[list], bool]) -> bool:
     return any(pred(s) for s in steps)
 
 
+_RESET_VERBS = ("RSET", "HELO", "EHLO")  # rcpt_reset in smtpd.c (with their argument right; RSET with none)
+
+
+def _bdat_error_keeps_recipients(conf: dict[str, str], steps: list) -> bool:
+    """A BDAT transaction that may end in a refused ``BDAT ... LAST`` (skip_bdat: an earlier chunk failed,
+    or the chunks pass the size limit), then, before RSET, HELO/EHLO or STARTTLS, a step that meets what
+    3.7.11 keeps of it: MAIL (a reject line names the old ``to=``), DATA or BDAT (with a recipient, a
+    Received: header for two; without, smtpd crashes), a raw line (a bare-LF reject names the old ``to=``)."""
+    limit = int(conf.get("message_size_limit") or 0)
+    failed = kept = False
+    total = 0
+    for kind, *args in steps:
+        if kind == "bdat":
+            if kept:
+                return True
+            chunk, last = args
+            total += len(chunk)
+            # (a bare <LF> refused inside a chunk ends the transaction in full: seen on 3.7.11)
+            if chunk == "" and not last or (limit and total > limit - SIZE_MARGIN):
+                failed = True
+            if last:
+                kept, failed, total = failed, False, 0
+        elif kind in ("data", "raw"):
+            if kept:
+                return True
+        elif kind == "starttls":
+            kept = failed = False
+            total = 0
+        elif kind in ("cmd", "pipe"):
+            for line in [args[0]] if kind == "cmd" else args[0]:
+                words = line.split()
+                verb = words[0].upper() if words else ""
+                if kept and verb in ("MAIL", "DATA", "BDAT"):
+                    return True
+                if verb in _RESET_VERBS and (len(words) == 1) == (verb == "RSET"):
+                    kept = failed = False
+                    total = 0
+    return False
+
+
 DIFFERENCES: list[Difference] = [
     Difference(
         "soft-error-sleep",
@@ -135,6 +175,38 @@ DIFFERENCES: list[Difference] = [
         "Python's ssl module reports one summary error, not OpenSSL's queue with its source file and line "
         "numbers; the line that explains the problem to a learner (`disabling TLS support`) is the same.",
         lambda conf, steps: False,  # process start-up lines are not compared per session (PROCESS_START_LINES)
+    ),
+    Difference(
+        "bdat-error-keeps-recipients",
+        "After a BDAT transaction whose `BDAT ... LAST` was refused (an earlier chunk failed: `551 5.7.1 Null "
+        "BDAT request`, `551 5.0.0 Discarded N bytes after earlier error`, a chunk over the size limit), "
+        "3.7.11's smtpd still counts that transaction's recipients: `MAIL` then `DATA` (or `BDAT`) without a "
+        "new RCPT crashes smtpd (`warning: process /usr/lib/postfix/sbin/smtpd pid N killed by signal 11`; "
+        "if it was the process's first session, `bad command startup -- throttling` follows: no banner for "
+        "60 s), a new message's Received: header "
+        "reads as if for two recipients, and a later reject line names the old recipient in `to=<>`. The "
+        "simulator forgets them, as Postfix does since 3.7.22.",
+        "A bug in Postfix 3.4 to 3.7.21 (skip_bdat calls mail_reset but not rcpt_reset; HISTORY: \"missing "
+        "SMTP server reset of RCPT TO state after a BDAT command error ... crash a Postfix SMTP daemon "
+        "process with a null pointer read error\", reported by OpenAI Security, fixed in 3.7.22). The "
+        "simulator teaches the protocol, not a crash that a Debian security update removes; it is the cause of "
+        "the long differential run's rare timeouts after such a session (the throttled smtpd gives the next "
+        "sessions no banner).",
+        _bdat_error_keeps_recipients,
+    ),
+    Difference(
+        "append-dot-mydomain",
+        "With `append_dot_mydomain = yes` (the default below compatibility_level 1; the lab's main.cf, like "
+        "Debian's, sets `no`) Postfix rewrites a domain without a dot, `student@lab`, to "
+        "`student@lab.$mydomain` (and the sender `a@b` to `a@b.$mydomain`): it accepts and delivers what the "
+        "simulator refuses with `454 4.7.1 <student@lab>: Relay access denied`.",
+        "trivial-rewrite's canonicalisation also rewrites the sender and the message's address headers "
+        "(local_header_rewrite_clients); the simulator models only append_at_myorigin. It refuses where Postfix "
+        "accepts (never the other way round), and only in a main.cf the lab's configuration matrix never "
+        "writes. The rest of the backwards-compatible defaults (the stand-in relay restrictions, "
+        "smtpd_relay_before_recipient_restrictions = no, smtputf8_enable = no, and the notes Postfix logs for "
+        "them) is modelled: tests/test_sim_differential.py::test_backwards_compatible_defaults_match_postfix.",
+        lambda conf, steps: conf.get("append_dot_mydomain", "no") == "yes",
     ),
 ]
 

@@ -11,11 +11,13 @@ like Postfix's.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from labsim.dates import maillog_stamp
 
 #: Stand-in process ids of the daemons the simulator plays besides smtpd (offsets from its own pid).
+_UNPRINTABLE = re.compile("[\udc80-\udcff]")  # bytes that were no UTF-8 (decoded with surrogateescape)
 _DAEMON_OFFSETS = {"smtpd": 0, "cleanup": 1, "qmgr": 2, "virtual": 3, "master": 4}
 
 
@@ -41,7 +43,8 @@ class MailLog:
         One ``write`` on an ``O_APPEND`` descriptor: lines of several simulator processes never interleave."""
         if self.path is None:
             return
-        data = (self.line(daemon, message) + "\n").encode("utf-8", errors="backslashreplace")
+        # msg_output's printable(): a byte that is no valid UTF-8 (a surrogate here) is logged as "?"
+        data = (_UNPRINTABLE.sub("?", self.line(daemon, message)) + "\n").encode("utf-8", errors="replace")
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
             try:

@@ -62,6 +62,7 @@ MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
 UNKNOWN_COMMAND = "500 5.5.2 Error: command not recognized"
 FORBIDDEN_COMMAND = "221 2.7.0 Error: I can break rules, too. Goodbye."  # smtpd_forbidden_commands
 BAD_SYNTAX = "500 5.5.2 Error: bad syntax"
+BAD_UTF8 = "500 5.5.2 Error: bad UTF-8 syntax"  # a command line that is no UTF-8, with smtputf8_enable = yes
 TOO_MANY_ERRORS = "421 4.7.0 {myhostname} Error: too many errors"
 TIMEOUT = "421 4.4.2 {myhostname} Error: timeout exceeded"
 
@@ -73,6 +74,7 @@ SYNTAX_RCPT = "501 5.5.4 Syntax: RCPT TO:<address>"
 SYNTAX_DATA = "501 5.5.4 Syntax: DATA"
 SYNTAX_RSET = "501 5.5.4 Syntax: RSET"
 SYNTAX_VRFY = "501 5.5.4 Syntax: VRFY address [SMTPUTF8]"
+SYNTAX_VRFY_NO_SMTPUTF8 = "501 5.5.4 Syntax: VRFY address"  # smtputf8_enable = no (below compatibility level 1)
 SYNTAX_ETRN = "500 Syntax: ETRN domain"
 BAD_SENDER = "501 5.1.7 Bad sender address syntax"
 BAD_RECIPIENT = "501 5.1.3 Bad recipient address syntax"
@@ -113,7 +115,8 @@ LOG_TIMEOUT = "timeout after {command} from {client}"
 LOG_TOO_MANY_ERRORS = "too many errors after {command} from {client}"
 LOG_TLS = "{kind} TLS connection established from {client}: {summary}"
 LOG_TLS_ACCEPT_ERROR = "SSL_accept error from {client}: -1"
-LOG_REJECT = "{queue_id}: reject: {command} from {client}: {reply};"  # then from=<> to=<> proto= helo=<>
+#: then from=<> to=<> proto= helo=<>; the action is ``reject``, or ``reject_warning`` under warn_if_reject
+LOG_REJECT = "{queue_id}: {action}: {command} from {client}: {reply};"
 LOG_BDAT_SYNTAX = "warning: {queue_id}: malformed BDAT command syntax from {client}: {line}"
 LOG_BDAT_NULL = "warning: {queue_id}: null BDAT request from {client}"
 LOG_BDAT_TOO_BIG = "warning: {queue_id}: BDAT request from {client} exceeds message size limit"

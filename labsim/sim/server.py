@@ -22,8 +22,9 @@ The differences from aiosmtpd's own commands (texts and rules are data in ``repl
 
 1. ``smtp_STARTTLS``: level ``none`` (502), TLS already active (554), unusable certificate (454), then
    aiosmtpd's upgrade; the session starts over afterwards (RFC 3207), as in Postfix.
-2. ``smtp_MAIL``, ``smtp_RCPT``, ``smtp_VRFY``: Postfix's address and parameter syntax, replies and
-   reject log lines; recipients go through ``restrictions.py`` (smtpd_check_rcpt), then the transport.
+2. ``smtp_MAIL``, ``smtp_RCPT``, ``smtp_VRFY``: Postfix's address and parameter syntax (``address.py``:
+   the address as given, its internal and external forms), replies and reject log lines; recipients go
+   through ``restrictions.py`` (smtpd_check_rcpt), then the transport.
 3. ``smtp_DATA``: Postfix's reading of the message, including bare-LF handling and
    ``smtpd_forbid_bare_newline`` (SMTP smuggling, CVE-2023-51764), and its size limit.
 4. ``smtp_BDAT``: smtpd.c's bdat_cmd (chunk replies, ``Ok: N bytes queued as``, size limit, the error
@@ -47,6 +48,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from . import delivery, replies, restrictions
+from .address import external_form, internal_form, refused_token, split_address
 from . import tls as tlsmod
 from .maillog import MailLog
 from .simconfig import SimConfig
@@ -59,40 +61,12 @@ KNOWN_COMMANDS = ("HELO", "EHLO", "XCLIENT", "XFORWARD", "STARTTLS", "AUTH", "MA
                   "RSET", "NOOP", "VRFY", "ETRN", "QUIT")
 
 _HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
-_ADDRESS_BAD = re.compile(r'[\x00-\x1f\x7f<>]')
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a command line's bytes that were no UTF-8 (surrogateescape)
 
 
 def client_name(address: str) -> str:
     """Postfix's verified client name: ``localhost`` for loopback (as /etc/hosts says), else ``unknown``."""
     return "localhost" if address in ("127.0.0.1", "::1") else "unknown"
-
-
-def split_address(text: str) -> tuple[str | None, list[str]]:
-    """``<addr> PARAM...`` or ``addr PARAM...`` to (address, params); None when the syntax is bad."""
-    text = text.strip()
-    if text.startswith("<"):
-        quoted, end = False, -1
-        for i, c in enumerate(text[1:], 1):
-            if c == '"':
-                quoted = not quoted
-            elif c == ">" and not quoted:
-                end = i
-                break
-        if end < 0:
-            return None, []
-        address, rest = text[1:end], text[end + 1 :]
-        if rest and not rest[0].isspace():
-            return None, []
-    else:
-        address, _, rest = text.partition(" ")
-    if _ADDRESS_BAD.search(address) or address.count('"') % 2:
-        return None, []
-    unquoted = re.sub(r'"[^"]*"', "", address)
-    if any(c.isspace() for c in unquoted):
-        return None, []
-    if address.startswith("@") and ":" in address:  # a source route (@a,@b:user@c): Postfix drops it
-        address = address.partition(":")[2]
-    return address, rest.split()
 
 
 def escape(data: bytes) -> str:
@@ -136,6 +110,16 @@ def log_message_ids(log: MailLog, qid: str, content: bytes, myhostname: str, now
         log.log("cleanup", f"{qid}: message-id={mid}")
 
 
+_COMPAT: list[Any] = [None, restrictions.Compat()]  # the last configuration seen and its Compat
+
+
+def compat_of(conf: SimConfig) -> restrictions.Compat:
+    """``restrictions.Compat`` of a configuration, worked out once per (re)load, not per session."""
+    if _COMPAT[0] is not conf:
+        _COMPAT[:] = [conf, restrictions.Compat.of(conf.source)]
+    return _COMPAT[1]
+
+
 class PostfixHandler:
     """Postfix's policy and delivery, at aiosmtpd's handler hooks."""
 
@@ -143,6 +127,7 @@ class PostfixHandler:
         self.conf = conf
         self.log = log
         self.mailbox_fallback = mailbox_fallback
+        self.compat = compat_of(conf)
 
     async def handle_HELO(self, server: "PostfixSMTP", session: Session, envelope: Envelope, hostname: str) -> str:
         session.host_name = hostname
@@ -155,6 +140,8 @@ class PostfixHandler:
         keywords = []
         for word in replies.EHLO_KEYWORDS:
             if word == "STARTTLS" and (self.conf.level == "none" or server.tls_active):
+                continue
+            if word == "SMTPUTF8" and not self.compat.smtputf8:
                 continue
             if word == "VRFY" and self.conf.disable_vrfy:
                 continue
@@ -175,15 +162,21 @@ class PostfixHandler:
         """
         target = delivery.canonical(address, self.conf)
         request = restrictions.Request(
-            address=address,
+            address=internal_form(address),  # smtpd_check's replies quote the internal form (FACTS.md)
             authorized_destination=delivery.route(target, self.conf) != "foreign",
             in_mynetworks=self.conf.in_networks(server.client_addr, self.conf.mynetworks),
             tls=server.tls_active,
+            client=server.client,
+            compat=self.compat,
         )
         first, second = self.conf.rcpt_lists
         refused = restrictions.check_recipient(first, second, self.conf.restriction_classes, request)
-        for line in request.warnings:
-            self.log.smtpd(line)
+        for kind, text in request.notes:
+            if kind == "reject_warning":
+                server._log_reject(server.last_command, text, address, action="reject_warning")
+            else:
+                self.log.smtpd(text)
+        server.after_reject = request.after  # logged after the reject line (restrictions.COMPAT_RECIPIENT_FIRST)
         if refused:
             return refused
         # Then the recipient's transport: an error: transport refuses at RCPT (check_rcpt_maps).
@@ -192,13 +185,16 @@ class PostfixHandler:
             transport = self.conf.source.get("default_transport" if kind == "foreign" else "relay_transport").strip()
             name, _, text = transport.partition(":")
             if name == "error":
-                return replies.ERROR_TRANSPORT.format(address=address, text=text)
+                return restrictions.reject_text(replies.ERROR_TRANSPORT.format(address=request.address, text=text),
+                                                self.compat)
         return replies.RCPT_OK
 
     async def handle_DATA(self, server: "PostfixSMTP", session: Session, envelope: Envelope) -> str:
         qid = server.queue_id or delivery.queue_id()
         now = time.time()
-        proto = server.protocol + ("S" if server.tls_active else "")
+        # MAIL FROM's SMTPUTF8 makes it "with UTF8SMTP" (smtpd.c), TLS adds the "S" (RFC 3848)
+        utf8 = any(p.upper() == "SMTPUTF8" for p in envelope.mail_options or [])
+        proto = ("UTF8SMTP" if utf8 else server.protocol) + ("S" if server.tls_active else "")
         given = getattr(envelope, "rcpt_params", None) or [([], r) for r in envelope.rcpt_tos]
         recipients = delivery.unique_recipients(
             [(r, delivery.canonical(r, self.conf), p, raw) for r, (p, raw) in zip(envelope.rcpt_tos, given)])
@@ -251,6 +247,7 @@ class PostfixSMTP(SMTP):
             **kwargs,
         )
         self.conf = conf
+        self.compat = compat_of(conf)
         self.maillog = log
         self.client_addr = "unknown"
         self.client_name = "unknown"
@@ -265,6 +262,7 @@ class PostfixSMTP(SMTP):
         self.hang_up = False  # set by a command whose reply (421/521) ends the session
         self.ill_pipelining = False  # "improper command pipelining" is logged once a session
         self.protocol = "SMTP"  # EHLO makes it ESMTP; HELO does not downgrade it (smtpd.c); STARTTLS keeps it
+        self.after_reject: list[str] = []  # restrictions' lines for after the next reject line
         self._set_rset_state()
 
     # --- plumbing ------------------------------------------------------------------------------------
@@ -278,7 +276,8 @@ class PostfixSMTP(SMTP):
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
-            status = _REWRITES.get(status, status)
+            # the client's own bytes go back as they came (a reply quoting an address that is no UTF-8)
+            status = _REWRITES.get(status, status).encode("utf-8", errors="surrogateescape")
         await super().push(status)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -408,6 +407,11 @@ class PostfixSMTP(SMTP):
                     await self.push(replies.TOO_MANY_ERRORS.format(myhostname=self.conf.myhostname))
                     why = replies.LOG_TOO_MANY_ERRORS
                     break
+                if self.compat.smtputf8 and _NOT_UTF8.search(line):
+                    # smtpd.c protects its interfaces: not counted, "after X" unchanged (like "bad syntax")
+                    self.errors += 1
+                    await self.push(replies.BAD_UTF8)
+                    continue
                 verb, _, arg = line.strip().partition(" ") if " " in line.strip() else (line.strip(), "", "")
                 if "\t" in verb:
                     verb, _, rest = verb.partition("\t")
@@ -481,19 +485,33 @@ class PostfixSMTP(SMTP):
         if delivery.split_message(content, glued)[1] is not None:
             log_message_ids(self.maillog, self.queue_id or "", content, self.conf.myhostname, glued=glued)
 
-    def _log_reject(self, command: str, reply: str, recipient: str | None, sender: str | None = None) -> None:
-        """log_whatsup: ``NOQUEUE: reject: RCPT from c: reply; from=<s> to=<r> proto=ESMTP helo=<h>``."""
-        line = replies.LOG_REJECT.format(queue_id=self.queue_id or "NOQUEUE", command=command, client=self.client,
-                                         reply=reply)
+    def _illegal_address(self, command: str, text: str) -> None:
+        """extract_addr's warning for a refused address (an empty RCPT one too), quoting it without its
+        parameters (3.7.11: ``<> NOTIFY=NEVER`` logs ``<>``)."""
+        token = refused_token(text)
+        if token is not None:
+            self.maillog.smtpd(replies.LOG_ILLEGAL_ADDRESS.format(client=self.client, command=command, text=token))
+
+    def _log_reject(self, command: str, reply: str, recipient: str | None, sender: str | None = None,
+                    action: str = "reject") -> None:
+        """log_whatsup: ``NOQUEUE: reject: RCPT from c: reply; from=<s> to=<r> proto=ESMTP helo=<h>``, then
+        any line the restrictions left for after it."""
+        line = replies.LOG_REJECT.format(queue_id=self.queue_id or "NOQUEUE", action=action, command=command,
+                                         client=self.client, reply=reply)
         sender = self.envelope.mail_from if sender is None else sender
+        # info_log_addr_form: the external form of smtpd's internal one (FACTS.md, "Envelope addresses")
         if sender is not None:
-            line += f" from=<{sender}>"
+            line += f" from=<{external_form(internal_form(sender))}>"
         if recipient is not None:
-            line += f" to=<{recipient}>"
+            line += f" to=<{external_form(internal_form(recipient))}>"
         line += " proto=" + self.protocol
         if self.session.host_name:
             line += f" helo=<{self.session.host_name}>"
         self.maillog.smtpd(line)
+        if action == "reject":
+            for note in self.after_reject:
+                self.maillog.smtpd(note)
+            self.after_reject = []
 
     def _check_pipelining(self, command: str) -> None:
         """smtpd_flag_ill_pipelining: more input already waiting after a command that must end a group."""
@@ -583,6 +601,7 @@ class PostfixSMTP(SMTP):
             return False
         address, params = split_address(rest)
         if address is None:
+            self._illegal_address("MAIL", rest)
             await self.push(replies.BAD_SENDER)
             return False
         ret_seen = envid_seen = False
@@ -596,6 +615,9 @@ class PostfixSMTP(SMTP):
                 self.msg_size = int(value)
             elif key == "BODY" and value.upper() in replies.BODY_TYPES:
                 continue
+            elif key == "SMTPUTF8" and not eq and not self.compat.smtputf8:
+                await self.push(replies.UNSUPPORTED_OPTION.format(option=param))  # smtputf8_enable = no
+                return False
             elif key == "RET":
                 if ret_seen or value.upper() not in ("HDRS", "FULL"):  # a second RET, or not HDRS/FULL
                     await self.push(replies.BAD_RET)
@@ -613,7 +635,10 @@ class PostfixSMTP(SMTP):
             self._log_reject("MAIL", replies.TOO_BIG, None, sender=address)
             await self.push(replies.TOO_BIG)
             return False
-        self.envelope.mail_from = address
+        note = restrictions.non_ascii_note(self.compat, "sender", internal_form(address), self.client)
+        if note:
+            self.maillog.smtpd(note)
+        self.envelope.mail_from = external_form(internal_form(address))  # as cleanup gets it, quoted for headers
         self.envelope.mail_options = params
         self.mail_time = time.time()
         await self.push(replies.MAIL_OK)
@@ -633,13 +658,11 @@ class PostfixSMTP(SMTP):
             return False
         address, params = split_address(rest)
         text = rest.strip()
-        if address == "" or (address is None and text.startswith("<") and ">" in text):  # seen on 3.7.11
-            # the address up to its ">", without the parameters (3.7.11: "<> NOTIFY=NEVER" logs "<>")
-            self.maillog.smtpd(replies.LOG_ILLEGAL_ADDRESS.format(client=self.client, command="RCPT",
-                                                                  text=text[: text.index(">") + 1]))
         if not address:
+            self._illegal_address("RCPT", text)
             await self.push(replies.BAD_RECIPIENT)
             return False
+        address = external_form(internal_form(address))  # smtpd's internal form, quoted where RFC 822 needs it
         seen: set[str] = set()
         for param in params:
             key = param.partition("=")[0].upper()
@@ -650,6 +673,9 @@ class PostfixSMTP(SMTP):
                 await self.push(replies.BAD_DSN_PARAMETER.format(name=key))
                 return False
             seen.add(key)
+        note = restrictions.non_ascii_note(self.compat, "recipient", internal_form(address), self.client)
+        if note:
+            self.maillog.smtpd(note)
         status = await self._call_handler_hook("RCPT", address, params)
         if status.startswith("2"):
             if self.queue_id is None:
@@ -667,10 +693,13 @@ class PostfixSMTP(SMTP):
 
     async def smtp_VRFY(self, arg: str | None) -> bool:
         if not arg:
-            await self.push(replies.SYNTAX_VRFY)
+            await self.push(replies.SYNTAX_VRFY if self.compat.smtputf8 else replies.SYNTAX_VRFY_NO_SMTPUTF8)
             return False
         address, _params = split_address(arg)
+        if address is None and arg.startswith("<") and ">" not in arg:
+            address, _params = split_address(arg[1:])  # VRFY parses sloppily: a lone "<" is ignored (3.7.11)
         if not address:
+            self._illegal_address("VRFY", arg)
             await self.push(replies.BAD_RECIPIENT)
             return False
         status = await self._call_handler_hook("RCPT", address, [])
