@@ -37,16 +37,19 @@ class Conn:
         self.sock.sendall(line.encode() + b"\r\n")
         return self.reply()
 
-    def starttls(self, server_name: str, cafile: Path | None = None, verify: bool = True) -> ssl.SSLSocket:
+    def starttls(self, server_name: str, cafile: Path | None = None, verify: bool = True,
+                 context: ssl.SSLContext | None = None) -> ssl.SSLSocket:
         r = self.cmd("STARTTLS")
         if not r.startswith("220"):
             raise ConnectionError(f"STARTTLS refused: {r}")
-        return self.wrap_tls(server_name, cafile, verify)
+        return self.wrap_tls(server_name, cafile, verify, context)
 
-    def wrap_tls(self, server_name: str, cafile: Path | None = None, verify: bool = True) -> ssl.SSLSocket:
-        """The TLS handshake, after a STARTTLS the caller sent and saw accepted (220)."""
-        ctx = ssl.create_default_context(cafile=str(cafile) if cafile else None)
-        if not verify:
+    def wrap_tls(self, server_name: str, cafile: Path | None = None, verify: bool = True,
+                 context: ssl.SSLContext | None = None) -> ssl.SSLSocket:
+        """The TLS handshake, after a STARTTLS the caller sent and saw accepted (220). ``context``: the
+        caller's own (e.g. one that offers only an old protocol version); ``cafile``/``verify`` are then unused."""
+        ctx = context or ssl.create_default_context(cafile=str(cafile) if cafile else None)
+        if not verify and context is None:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         self.sock = ctx.wrap_socket(self.sock, server_hostname=server_name)

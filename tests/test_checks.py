@@ -116,9 +116,9 @@ def test_one_registry_for_the_lesson_and_the_notebooks():
     lesson = checks.lab_steps()
     assert lesson == ["certificate", "postfix-tls", "opportunistic", "encrypt"]
     exercises = {n: st for n, st in checks.REGISTRY.items() if st.exercise}
-    assert {"tamper", "rsa-4096", "client-encrypt", "tlsa", "mta-sts"} <= exercises.keys()
+    assert {"tamper", "rsa-4096", "client-encrypt", "tlsa", "mta-sts", "tls-protocols"} <= exercises.keys()
     for name, step in checks.REGISTRY.items():
-        assert step.name == name and 1 <= step.lesson <= 6 and callable(step.check) and callable(step.solve)
+        assert step.name == name and 1 <= step.lesson <= 8 and callable(step.check) and callable(step.solve)
         assert set(step.requires) <= set(checks.REGISTRY), name
     with pytest.raises(ValueError, match="registered twice"):  # another module taking a step's name
         checks.register(dataclasses.replace(checks.REGISTRY["tamper"], check=lambda s: []))

@@ -164,6 +164,21 @@ def solve_mtasts(s: Settings) -> list[str]:
     return ["mtasts.up(lab, 'enforce'): the _mta-sts record with a new id and the policy over HTTPS"]
 
 
+# --- notebook 07: the audit (labsim.audit) -------------------------------------------------------------------
+
+def check_protocols(s: Settings) -> list[Condition]:
+    from ..audit import check_protocols as check
+
+    return check(s)
+
+
+def solve_protocols(s: Settings) -> list[str]:
+    from ..audit import PROTOCOLS_SOLUTION, solve_protocols as solve
+
+    solve(s)
+    return [f"postconf -e '{PROTOCOLS_SOLUTION}', then labsim reload"]
+
+
 for _step in (
     Step("tamper", "the attacker changed a message in transit", check_tamper, solve_tamper, lesson=1, exercise=True),
     Step("rsa-4096", "an RSA 4096 certificate from the lab's Let's Encrypt CA", check_rsa4096, solve_rsa4096,
@@ -174,5 +189,7 @@ for _step in (
          lesson=6, exercise=True),
     Step("mta-sts", "the lab domain's MTA-STS policy is published, served over verified HTTPS and enforced for "
          "its MX", check_mtasts, solve_mtasts, lesson=6, exercise=True),
+    Step("tls-protocols", "the server no longer offers TLS 1.0 and 1.1 (smtpd_tls_protocols)", check_protocols,
+         solve_protocols, lesson=7, exercise=True),
 ):
     register(_step)
