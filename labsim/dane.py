@@ -140,10 +140,11 @@ def can_run() -> bool:
     return postfix.installed() and os.geteuid() == 0
 
 
-def part(fn) -> None:
+def part(fn, needs: str = "a real sending Postfix needs root (and the postfix package)") -> None:
     """Run a notebook cell's sending-Postfix part between two marker lines, or say why it does not run.
     Without root the sending Postfix cannot start; the DNS side of the notebook still runs. What ``fn``
-    prints is printed at once at the end (one output block, whatever happens)."""
+    prints is printed at once at the end (one output block, whatever happens). ``needs``: what the "Not run"
+    line says the part needs (notebook 08's policy server: port 443)."""
     import contextlib
     import io
 
@@ -153,7 +154,7 @@ def part(fn) -> None:
             if can_run():
                 fn()
             else:
-                print("Not run: a real sending Postfix needs root (and the postfix package). The DNS cells of "
-                      "this notebook run without it; the course site shows what this cell prints as root.")
+                print(f"Not run: {needs}. The DNS cells of this notebook run without it; the course site "
+                      "shows what this cell prints as root.")
     finally:
         print(f"{PART_BEGIN}\n{buf.getvalue()}{PART_END}")

@@ -74,6 +74,19 @@ def _in_namespace(s: Settings, argv: list[str], env: dict[str, str]) -> list[str
             'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv), *argv]
 
 
+def publish(s: Settings, policy_id: str | None = None) -> str:
+    """The DNS half, which needs no root: ``_mta-sts.<domain> TXT "v=STSv1; id=..."`` and the policy host's A
+    record in the signed lab zone (re-signed, servers restarted). ``policy_id`` defaults to the time (a new id
+    tells senders to fetch the policy again). Returns the TXT record's text."""
+    if not dns.is_running(s):
+        raise LabError("The lab's DNS is not running.", hint="labsim.dns.up(settings) first")
+    zone = dns.current_zone(s)
+    zone.a["mta-sts"] = dns.resolver_address(s)
+    zone.txt["_mta-sts"] = f"v=STSv1; id={policy_id or time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+    dns.publish(s, zone)
+    return zone.txt["_mta-sts"]
+
+
 def up(s: Settings, mode: str = "enforce", policy_id: str | None = None, *, mx: str | None = None,
        max_age: int = 86400) -> None:
     """Publish the records, serve the policy over HTTPS, start the resolver daemon (restarting what runs:
@@ -90,10 +103,7 @@ def up(s: Settings, mode: str = "enforce", policy_id: str | None = None, *, mx: 
     web.mkdir(parents=True, exist_ok=True)
     (web / "mta-sts.txt").write_text(policy_text(s, mode, mx, max_age))
     live = certificate(s)
-    zone = dns.current_zone(s)
-    zone.a["mta-sts"] = dns.resolver_address(s)
-    zone.txt["_mta-sts"] = f"v=STSv1; id={policy_id or time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
-    dns.publish(s, zone)
+    publish(s, policy_id)
     addr = dns.resolver_address(s)
     server = f"""
 import functools, http.server, ssl

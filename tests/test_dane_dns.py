@@ -171,3 +171,20 @@ def test_check_tlsa_passes_after_solve_and_names_what_is_wrong(dlab: Settings) -
     finally:
         dns.solve_tlsa(dlab)
     assert failing() == {}
+
+
+def test_the_mta_sts_records_need_no_root(dlab: Settings) -> None:
+    """Notebook 08's DNS half (labsim.mtasts.publish): the _mta-sts TXT record with the id given and the policy
+    host's A record, signed and validated, also for a learner without root (the policy server needs port 443)."""
+    from labsim import mtasts
+
+    before = dns.current_zone(dlab)
+    try:
+        assert mtasts.publish(dlab, "lab1") == "v=STSv1; id=lab1"
+        txt = dns.dig(dlab, f"_mta-sts.{dlab.domain}", "TXT")
+        assert txt.secure and txt.records and txt.records[0].endswith('"v=STSv1; id=lab1"'), txt
+        assert mtasts.policy_address(dlab) == dns.resolver_address(dlab)
+        assert dns.dig(dlab, mtasts.policy_host(dlab), "A").secure
+        assert dns.current_zone(dlab).tlsa == before.tlsa  # the TLSA records are kept
+    finally:
+        dns.publish(dlab, before)

@@ -128,3 +128,31 @@ def test_dane_wrong_digest_is_tlsa_invalid_and_no_policy_strip_is_reported_too(r
         assert [x["result-type"] for x in p["failure-details"]] == ["starttls-not-supported"]
     finally:
         dane.configure(rlab, "dane", target_port=rlab.smtp_port)
+
+
+def test_a_reused_connection_is_one_session(rlab: Settings) -> None:
+    """Two messages over one connection (smtp_connection_cache_destinations = the lab domain, the relayhost's
+    name without its port; in clear behind the stripper): the second delivery's log line says conn_use=2, and
+    the report counts one session, not two (RFC 8460 counts sessions, not messages)."""
+    s = sender.settings_for(rlab)
+    try:
+        mtasts.up(rlab, "testing")
+        mtasts.configure_sender(rlab, target_port=rlab.mitm_port)
+        postfix.postconf(s, f"smtp_connection_cache_destinations={rlab.domain}", "smtp_connection_cache_time_limit=10s",
+                         check=True)
+        postfix.reload(s)
+        mark = dane.log_mark(rlab)
+        with Mitm(rlab, "strip") as m:
+            first = dane.send_and_wait(rlab, "first", "one")
+            second = dane.send_and_wait(rlab, "second", "two")
+        assert first.status == second.status == "sent", (first.line, second.line)
+        assert "conn_use=" not in first.line and ", conn_use=2," in second.line, (first.line, second.line)
+        assert m.text().count("C: MAIL FROM:") == 2  # both messages through the attacker, one connection
+        p = only_policy(tlsrpt.report(rlab, mark))
+        assert p["summary"] == {"total-successful-session-count": 0, "total-failure-session-count": 1}
+        assert [(f["result-type"], f["failed-session-count"]) for f in p["failure-details"]] == [
+            ("starttls-not-supported", 1)]
+    finally:
+        postfix.postconf(s, "-X", "smtp_connection_cache_destinations", "smtp_connection_cache_time_limit", check=True)
+        postfix.reload(s)
+        mtasts.up(rlab, "enforce")
