@@ -102,12 +102,23 @@ def pin_bdat_error_keeps_recipients(pair: Pair) -> None:
         pair.restart()  # an smtpd that crashes in its first session leaves the master throttling for 60 s
 
 
+def pin_header_address_rewrite(pair: Pair) -> None:
+    steps = [["cmd", "EHLO h"], ["cmd", "MAIL FROM:<>"], ["cmd", f"RCPT TO:<{RCPT}>"],
+             ["data", "From: <a@b>\r\n folded\r\nTo: x, y@z\r\nCc: <c@d>\r\n\r\nbody"], ["cmd", "QUIT"]]
+    assert known_differences.excluded({}, steps)
+    got = run_both(pair, steps)
+    (real,), (sim,) = got["postfix"][2], got["sim"][2]
+    assert "\nFrom: <a@b>, folded@lab.itpro.tv\nTo: x@lab.itpro.tv, y@z\nCc: <c@d>\n" in real, real
+    assert "\nFrom: <a@b>\n folded\nTo: x, y@z\nCc: <c@d>\n" in sim, sim
+
+
 PINS = {
     "soft-error-sleep": pin_soft_error_sleep,
     "size-limit-overhead": pin_size_limit_overhead,
     "tls-library-problem": pin_tls_library_problem,
     "append-dot-mydomain": pin_append_dot_mydomain,
     "bdat-error-keeps-recipients": pin_bdat_error_keeps_recipients,
+    "header-address-rewrite": pin_header_address_rewrite,
 }
 
 

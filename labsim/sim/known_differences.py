@@ -109,6 +109,25 @@ def _has(steps: list, pred: Callable[[list], bool]) -> bool:
     return any(pred(s) for s in steps)
 
 
+#: An address header continued by a word with no domain: cleanup qualifies and rewrites it.
+_UNQUALIFIED_IN_HEADER = re.compile(r"(?im)^(from|to|cc|bcc|reply-to|sender|resent-[a-z]+|errors-to|"
+                                    r"return-receipt-to):[^\n]*\n[ \t]+[^@\s]+\r?$")
+
+
+def _header_address_rewrite(conf: dict[str, str], steps: list) -> bool:
+    """A message (a DATA body, or BDAT chunks put together) with such a header."""
+    text, chunks = [], ""
+    for kind, *args in steps:
+        if kind == "data":
+            text.append(args[0])
+        elif kind == "bdat":
+            chunks += args[0]
+            if args[1]:
+                text.append(chunks)
+                chunks = ""
+    return any(_UNQUALIFIED_IN_HEADER.search(t) for t in [*text, chunks])
+
+
 _RESET_VERBS = ("RSET", "HELO", "EHLO")  # rcpt_reset in smtpd.c (with their argument right; RSET with none)
 
 
@@ -193,6 +212,18 @@ DIFFERENCES: list[Difference] = [
         "the long differential run's rare timeouts after such a session (the throttled smtpd gives the next "
         "sessions no banner).",
         _bdat_error_keeps_recipients,
+    ),
+    Difference(
+        "header-address-rewrite",
+        "cleanup rewrites the address headers of a message from a client it trusts for that "
+        "(local_header_rewrite_clients = permit_inet_interfaces: the lab's 127.0.0.1): an address without a "
+        "domain gets @$myorigin and a changed header is written again on one line, so `From: <a@b>` continued "
+        "by ` folded` is delivered as `From: <a@b>, folded@lab.itpro.tv` (`To: x, y@z` as `To: "
+        "x@lab.itpro.tv, y@z`); the simulator delivers the headers as sent.",
+        "Postfix's header rewriting parses every address header with its RFC 822 parser (phrases, comments, "
+        "groups, missing commas) and re-folds it; the lesson's messages carry full addresses, and the "
+        "difference is in a delivered header only, never in what is accepted.",
+        _header_address_rewrite,
     ),
     Difference(
         "append-dot-mydomain",

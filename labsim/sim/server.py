@@ -192,9 +192,11 @@ class PostfixHandler:
     async def handle_DATA(self, server: "PostfixSMTP", session: Session, envelope: Envelope) -> str:
         qid = server.queue_id or delivery.queue_id()
         now = time.time()
-        # MAIL FROM's SMTPUTF8 makes it "with UTF8SMTP" (smtpd.c), TLS adds the "S" (RFC 3848)
+        # MAIL FROM's SMTPUTF8 makes it "with UTF8SMTP" (smtpd.c); TLS adds the "S" of RFC 3848, which is
+        # defined for ESMTP only (HELO, STARTTLS, no EHLO: "with SMTP"; seen on 3.7.11)
         utf8 = any(p.upper() == "SMTPUTF8" for p in envelope.mail_options or [])
-        proto = ("UTF8SMTP" if utf8 else server.protocol) + ("S" if server.tls_active else "")
+        tls = "S" if server.tls_active and server.protocol == "ESMTP" else ""
+        proto = ("UTF8SMTP" if utf8 else server.protocol) + tls
         given = getattr(envelope, "rcpt_params", None) or [([], r) for r in envelope.rcpt_tos]
         recipients = delivery.unique_recipients(
             [(r, delivery.canonical(r, self.conf), p, raw) for r, (p, raw) in zip(envelope.rcpt_tos, given)])
@@ -479,8 +481,9 @@ class PostfixSMTP(SMTP):
     def _first_recipient(self) -> str | None:
         return self.envelope.rcpt_tos[0] if self.envelope.rcpt_tos else None
 
-    def _log_bare_lf_message_id(self, lines: list[bytes], glued: bool = False) -> None:
-        """cleanup got the lines before the bare <LF>: it logs the message-id if they hold every header."""
+    def _log_partial_message_id(self, lines: list[bytes], glued: bool = False) -> None:
+        """cleanup got these lines (those before a bare <LF>, or before the size limit): it logs the
+        message-id if they hold every header."""
         content = b"".join(line + b"\r\n" for line in lines)
         if delivery.split_message(content, glued)[1] is not None:
             log_message_ids(self.maillog, self.queue_id or "", content, self.conf.myhostname, glued=glued)
@@ -746,6 +749,9 @@ class PostfixSMTP(SMTP):
                 line = line[1:]
             size += len(line) + 2
             if self.conf.message_size_limit and size > self.conf.message_size_limit:
+                if not too_big:  # smtpd's receive_data warns once; cleanup had the lines so far (3.7.11)
+                    self.maillog.smtpd(f"warning: {self.queue_id or 'NOQUEUE'}: queue file size limit exceeded")
+                    self._log_partial_message_id(lines)
                 too_big = True
                 lines.clear()
                 continue
@@ -759,7 +765,7 @@ class PostfixSMTP(SMTP):
             return False
         if bare_at is not None:
             self._log_reject("END-OF-MESSAGE", replies.LOG_BARE_LF, self._first_recipient())
-            self._log_bare_lf_message_id(lines[:bare_at])
+            self._log_partial_message_id(lines[:bare_at])
             reply = self._bare_lf_reply()
             self._set_post_data_state()
             self.queue_id = None
@@ -855,7 +861,7 @@ class PostfixSMTP(SMTP):
                 self._log_reject("END-OF-MESSAGE" if last else "BDAT content", replies.LOG_BARE_LF,
                                  self._first_recipient())
                 if not self.bdat_mid_logged and not self.bdat_error:
-                    self._log_bare_lf_message_id(self.bdat_lines, glued=True)
+                    self._log_partial_message_id(self.bdat_lines, glued=True)
                 reply = self._bare_lf_reply()
                 if last:
                     self.last_command = "END-OF-MESSAGE"
