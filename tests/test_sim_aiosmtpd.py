@@ -66,3 +66,37 @@ def test_the_overrides_are_the_documented_ones() -> None:
     assert overridden, "the simulator overrides none of the guarded names: update PRIVATE_METHODS"
     for name in overridden:
         assert f"``{name}``" in doc, f"server.py's docstring does not say why it overrides {name}"
+
+
+def test_the_cached_inspect_answers_as_inspect_does() -> None:
+    """server.py replaces aiosmtpd.smtp's ``inspect`` (per-session getmembers and signature, cached per
+    class): aiosmtpd must still make exactly those calls, and the cache must answer what inspect would."""
+    init = inspect.getsource(SMTP.__init__)
+    for call in ("inspect.getmembers(obj)", 'if mname.startswith("auth_")', "inspect.signature(ehlo_hook)"):
+        assert call in init, f"aiosmtpd's SMTP.__init__ no longer has {call!r}: see server._ClassCachedInspect"
+    import aiosmtpd.smtp
+
+    shim = aiosmtpd.smtp.inspect
+    assert isinstance(shim, server._ClassCachedInspect), "labsim.sim.server did not install its inspect"
+    from labsim.maincf import MainCf
+    from labsim.sim.simconfig import SimConfig
+    from tests.sim_fixtures import new_settings, remove_home, write_main_cf
+
+    settings = new_settings()
+    try:
+        write_main_cf(settings)
+        conf = SimConfig.from_maincf(MainCf.load(settings.config_dir, process_name="smtpd"))
+
+        async def build() -> None:
+            for _ in range(2):  # the first call fills the cache, the second answers from it
+                handler = server.PostfixHandler(conf, None, None)  # type: ignore[arg-type]
+                session = server.PostfixSMTP(handler, conf, None)  # type: ignore[arg-type]
+                for obj in (session, handler):
+                    want = [(n, v) for n, v in inspect.getmembers(obj) if n.startswith("auth_")]
+                    assert shim.getmembers(obj) == want
+                assert shim.signature(handler.handle_EHLO) == inspect.signature(handler.handle_EHLO)
+                assert set(session._auth_methods) == {"LOGIN", "PLAIN"}  # aiosmtpd's built-ins, as without it
+
+        asyncio.run(build())
+    finally:
+        remove_home(settings)

@@ -17,6 +17,9 @@ upgrade changes any of them); no public hook does these jobs:
 - ``_timeout_cb`` (extended): Postfix's ``421 4.4.2 ... timeout exceeded`` and its log line first.
 - ``_reset_timeout``, ``_call_handler_hook`` (called), and the attributes ``_tls_protocol``,
   ``_original_transport``, ``_smtp_methods``, ``_reader`` (read; ``_reader._buffer`` for pipelining).
+- the module global ``aiosmtpd.smtp.inspect`` (replaced by ``_ClassCachedInspect``): ``SMTP.__init__``
+  runs ``inspect.getmembers`` on the session and its handler and ``inspect.signature`` on ``handle_EHLO``
+  for every connection; the answers depend on the class only, so they are worked out once.
 
 The differences from aiosmtpd's own commands (texts and rules are data in ``replies.py``):
 
@@ -40,11 +43,13 @@ Where the simulator still differs from Postfix, and why: ``known_differences.py`
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import socket
 import time
 from typing import Any
 
+import aiosmtpd.smtp
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from . import delivery, replies, restrictions
@@ -983,6 +988,42 @@ class HeldConnection(asyncio.Protocol):
         self.transport = None
         if self.timer is not None:
             self.timer.cancel()
+
+
+class _ClassCachedInspect:
+    """``inspect`` as aiosmtpd.smtp sees it, with the two calls ``SMTP.__init__`` makes for every session
+    answered once per class for the simulator's own classes (about half the cost of a handshake-only
+    session): ``getmembers(obj)``, which aiosmtpd filters to ``auth_*`` names (the same list, built from
+    the names found once), and ``signature(handle_EHLO)``. Everything else is the real ``inspect``.
+    ``tests/test_sim_aiosmtpd.py`` checks that aiosmtpd still calls exactly these and that the answers
+    are the real ones."""
+
+    def __init__(self) -> None:
+        self._auth_names: dict[type, list[str]] = {}
+        self._signatures: dict[Any, inspect.Signature] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(inspect, name)
+
+    def getmembers(self, obj: Any, predicate: Any = None) -> list[tuple[str, Any]]:
+        kind = type(obj)
+        if predicate is not None or kind not in (PostfixSMTP, PostfixHandler):
+            return inspect.getmembers(obj, predicate)
+        names = self._auth_names.get(kind)
+        if names is None:
+            names = self._auth_names[kind] = [n for n, _ in inspect.getmembers(obj) if n.startswith("auth_")]
+        return [(n, getattr(obj, n)) for n in names]
+
+    def signature(self, obj: Any, *args: Any, **kwargs: Any) -> inspect.Signature:
+        func = getattr(obj, "__func__", None)
+        if args or kwargs or func is None or type(obj.__self__) is not PostfixHandler:
+            return inspect.signature(obj, *args, **kwargs)
+        if func not in self._signatures:
+            self._signatures[func] = inspect.signature(obj)
+        return self._signatures[func]
+
+
+aiosmtpd.smtp.inspect = _ClassCachedInspect()  # type: ignore[attr-defined]  (guarded by tests/test_sim_aiosmtpd.py)
 
 
 def make_factory(conf_getter: Any, log_getter: Any, mailbox_fallback: Any, throttle: Throttle | None = None) -> Any:
