@@ -12,7 +12,8 @@ notebook expects, so every notebook also runs alone. Stages, in lesson order:
 
 ``check(step)`` prints what ``labsim check STEP`` prints (:mod:`labsim.checks`: one line per condition,
 ``ok`` or ``FAIL`` with a hint), also for the notebooks' own exercises, which are steps of the same registry
-(:mod:`labsim.checks.exercises`: ``tamper``, ``rsa-4096``, ``client-encrypt``, ``tlsa``, ``mta-sts``). When
+(:mod:`labsim.checks.exercises`: ``tamper``, ``rsa-4096``, ``client-encrypt``, ``tlsa``, ``mta-sts``,
+``tls-protocols``). When
 ``LABSIM_NOTEBOOK_SOLVE=1`` (set only by the test harness and by the run that stores the notebooks'
 outputs), a failing step is first solved by its one solve in that registry (``labsim solve STEP`` does the
 same; an exercise's is its folded solution), so the stored outputs show what a learner who did it sees.
