@@ -3,7 +3,7 @@
     sudo .venv/bin/python bench/bench_sim_differential.py --sessions 10000 [--save]
 
 Spreads the sessions over the whole configuration matrix (``labsim.sim.known_differences.config_matrix``:
-405 combinations of TLS level, certificate state, relay settings, size limit, smtpd_forbid_bare_newline),
+270 combinations of TLS level, certificate state, relay settings, size limit, smtpd_forbid_bare_newline),
 compares replies and smtpd/cleanup log lines like ``tests/test_sim_differential.py``, and prints the
 sessions run, the differences found (shrunk by hypothesis: one per configuration at most) and the time.
 ``--save`` writes each difference to ``tests/corpus/new-<config>.json`` for the corpus replay test (fix the

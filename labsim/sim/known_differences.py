@@ -50,7 +50,7 @@ def config(level: str, cert: str, relay: str, size: str, bare: str) -> dict[str,
 
 
 def config_matrix(limit: int | None = None, seed: int = 11) -> list[dict[str, str]]:
-    """Every combination (405), or ``limit`` of them: always the lab's own three levels and
+    """Every combination (270), or ``limit`` of them: always the lab's own three levels and
     ``smtpd_forbid_bare_newline = reject``, then a sample."""
     combos = list(itertools.product(LEVELS, CERTS, RELAY_SETTINGS, SIZES, BARE_NEWLINE))
     first = [("may", "ok", "lab", "10240000", "no"), ("encrypt", "ok", "lab", "10240000", "no"),

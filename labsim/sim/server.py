@@ -199,7 +199,7 @@ class PostfixHandler:
         now = time.time()
         # MAIL FROM's SMTPUTF8 makes it "with UTF8SMTP" (smtpd.c); TLS adds the "S" of RFC 3848, which is
         # defined for ESMTP only (HELO, STARTTLS, no EHLO: "with SMTP"; seen on 3.7.11)
-        utf8 = any(p.upper() == "SMTPUTF8" for p in envelope.mail_options or [])
+        utf8 = server.smtputf8
         tls = "S" if server.tls_active and server.protocol == "ESMTP" else ""
         proto = ("UTF8SMTP" if utf8 else server.protocol) + tls
         given = getattr(envelope, "rcpt_params", None) or [([], r) for r in envelope.rcpt_tos]
@@ -270,6 +270,7 @@ class PostfixSMTP(SMTP):
         self.ill_pipelining = False  # "improper command pipelining" is logged once a session
         self.protocol = "SMTP"  # EHLO makes it ESMTP; HELO does not downgrade it (smtpd.c); STARTTLS keeps it
         self.after_reject: list[str] = []  # restrictions' lines for after the next reject line
+        self.smtputf8 = False  # MAIL FROM's SMTPUTF8 (smtpd's SMTPD_FLAG_SMTPUTF8): "with UTF8SMTP"
         self._set_rset_state()
 
     # --- plumbing ------------------------------------------------------------------------------------
@@ -571,6 +572,13 @@ class PostfixSMTP(SMTP):
             await self.push(replies.TLS_ALREADY_ACTIVE)
         elif self.conf.tls is None:
             await self.push(replies.TLS_NOT_AVAILABLE)
+        elif self.conf.tls.problem:  # a cipher grade or exclusion Postfix refuses: 220, a warning, hung up
+            await self.push(replies.READY_TLS)
+            self.maillog.smtpd(f"warning: {self.client}: {self.conf.tls.problem}")
+            if self.transport is not None:
+                self.transport.close()
+            self.transport = None
+            return False
         else:
             self._reset_timeout(self.conf.starttls_timeout)
             try:
@@ -596,6 +604,7 @@ class PostfixSMTP(SMTP):
         return False
 
     async def smtp_MAIL(self, arg: str | None) -> bool:  # difference 3
+        self.smtputf8 = False  # every MAIL command clears it first, even a refused one (mail_cmd; 3.7.11)
         if self.envelope.mail_from is not None:
             await self.push(replies.NESTED_MAIL)
             return False
@@ -648,6 +657,7 @@ class PostfixSMTP(SMTP):
             self.maillog.smtpd(note)
         self.envelope.mail_from = external_form(internal_form(address))  # as cleanup gets it, quoted for headers
         self.envelope.mail_options = params
+        self.smtputf8 = any(p.upper() == "SMTPUTF8" for p in params)
         self.mail_time = time.time()
         await self.push(replies.MAIL_OK)
         return True
