@@ -3,16 +3,10 @@ lab's STARTTLS port, limited to what the lesson needs: protocols (``-p``), ciphe
 certificate and server defaults (``-S``), about 10 s (``-p`` alone about 4 s, ``-S`` alone about 6 s). Findings come
 from testssl's own JSON file.
 
-The simulator's TLS is Python's ssl module on Debian's OpenSSL 3, not Postfix's own cipher and protocol setup,
-and testssl sees the difference (``SIM_DIFFERS``, pinned by ``tests/test_audit.py``): with the stock
-``smtpd_tls_protocols`` Postfix 3.7 still negotiates TLS 1.0 and 1.1 and offers anonymous (aNULL) cipher suites;
-the simulator offers neither. Everything else the lesson reads (SSLv2/3, TLS 1.2/1.3, the other cipher
-categories, the key, the chain of trust) is the same. ``show`` prints the differing lines between two marker lines,
-so that a notebook's stored output (the real Postfix's) and a run on the simulator compare as one block.
-
-The ``tls-protocols`` step (lesson 7, registered in :mod:`labsim.checks.exercises`): main.cf's
-``smtpd_tls_protocols`` leaves out TLS 1.0 and 1.1, and the server, asked for TLS 1.1 only, refuses while TLS 1.2
-still works."""
+The simulator builds its TLS from the same main.cf parameters as Postfix's smtpd (protocol range, cipher grade,
+exclusions; ``labsim.sim.tls``), so testssl reads the same lines on both backends (``tests/test_audit.py``,
+handshake by handshake ``tests/test_sim_ciphers.py``).
+"""
 
 from __future__ import annotations
 
@@ -71,13 +65,6 @@ def run(settings: Settings, port: int | None = None, *, cafile: Path | None = No
 KEYS = ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3", "cipherlist_NULL", "cipherlist_aNULL",
         "cipherlist_EXPORT", "cipherlist_LOW", "cipherlist_3DES_IDEA", "cipherlist_AVERAGE", "cipherlist_STRONG",
         "cert_keySize", "cert_chain_of_trust")
-#: where testssl finds the simulator unlike Postfix 3.7 with the stock smtpd_tls_protocols and ciphers (see the
-#: module docstring): Postfix offers these, the simulator does not
-SIM_DIFFERS = ("TLS1", "TLS1_1", "cipherlist_aNULL")
-DIFF_BEGIN = "--- where the simulator differs from Postfix 3.7 (see the text) ---"
-DIFF_END = "--- end of where they differ ---"
-
-
 def line(f: Finding) -> str:
     return f"{f.id:22} {f.severity:8} {f.finding}"
 
@@ -89,47 +76,20 @@ def summary(findings: dict[str, Finding]) -> list[str]:
 
 def allowed_protocols(value: str) -> list[str]:
     """The protocol names a ``smtpd_tls_protocols`` value allows, lowest first (``>=TLSv1`` ... ``TLSv1.3``)."""
-    from .sim.tls import _ORDER, protocol_range  # the lab's one parser of Postfix's protocol syntax
+    from .sim.tls import ORDER, protocol_range  # the lab's one parser of Postfix's protocol syntax
 
     low, high = protocol_range(value)
-    return _ORDER[_ORDER.index(low):_ORDER.index(high) + 1]
-
-
-def apart(settings: Settings) -> dict[str, bool]:
-    """For each of ``SIM_DIFFERS``: does the real Postfix offer it with this lab's main.cf (the simulator never
-    does)? TLS 1.0/1.1 while ``smtpd_tls_protocols`` allows them, aNULL unless ``smtpd_tls_exclude_ciphers``
-    names it. Keys for which both backends agree are left out."""
-    conf = postfix.get_many(settings, "smtpd_tls_protocols", "smtpd_tls_exclude_ciphers")
-    allowed = allowed_protocols(conf["smtpd_tls_protocols"])
-    offered = {"TLS1": "TLSv1" in allowed, "TLS1_1": "TLSv1.1" in allowed,
-               "cipherlist_aNULL": "anull" not in conf["smtpd_tls_exclude_ciphers"].lower().replace(",", " ").split()}
-    return {k: v for k, v in offered.items() if v}
+    return ORDER[ORDER.index(low):ORDER.index(high) + 1]
 
 
 def offered(f: Finding) -> bool:
     return f.finding.startswith("offered")
 
 
-def show(findings: dict[str, Finding], settings: Settings) -> None:
-    """Print ``summary``, with the lines where the two backends differ under this main.cf (``apart``) last,
-    between ``DIFF_BEGIN`` and ``DIFF_END``."""
-    differ = [k for k in apart(settings) if k in findings]
-    for k in KEYS:
-        if k in findings and k not in differ:
-            print(line(findings[k]))
-    if differ:
-        print(DIFF_BEGIN)
-        for k in differ:
-            print(line(findings[k]))
-        print(DIFF_END)
-
-
-def as_expected(findings: dict[str, Finding], settings: Settings) -> bool:
-    """The differing lines say what this backend gives: offered on the real Postfix, not on the simulator."""
-    from .lab import backend_of
-
-    real = backend_of(settings) == "postfix"
-    return all(offered(findings[k]) == real for k in apart(settings) if k in findings)
+def show(findings: dict[str, Finding]) -> None:
+    """Print ``summary``: the lines the lesson reads, the same on both backends (tests/test_audit.py)."""
+    for text in summary(findings):
+        print(text)
 
 
 # --- the tls-protocols step (lesson 7, registered in labsim.checks.exercises) -------------------------------

@@ -198,7 +198,7 @@ class SimConfig:
             files = conf.server_tls_files()  # the one rule of which parameters name them
             protocols = conf.get("smtpd_tls_mandatory_protocols" if level == "encrypt" else "smtpd_tls_protocols")
             if files.cert:
-                server_tls, warnings = tls.load(files, protocols)
+                server_tls, warnings = tls.load(files, protocols, tls.cipher_settings(conf, level == "encrypt"))
             else:
                 warnings = ["warning: need a server certificate to enable TLS: smtpd_tls_cert_file is empty"]
         warnings = start_warnings + warnings

@@ -6,16 +6,32 @@ Which files hold the certificate and key is main.cf's rule, applied once in ``Ma
 load does not stop smtpd: it logs ``warning: cannot get RSA certificate from file "...": disabling TLS
 support`` and answers STARTTLS with ``454 4.7.0 TLS not available due to local problem``. ``load`` returns
 ``(None, warnings)`` in that case, and the server behaves the same.
+
+Protocols and ciphers are smtpd's (see FACTS.md, "The server's ciphers"): ``smtpd_tls_protocols`` and
+``smtpd_tls_ciphers`` (their ``mandatory`` forms at ``encrypt``) pick the range and the grade, the grade names
+``tls_<grade>_cipherlist``, and each word of ``smtpd_tls_exclude_ciphers`` (plus
+``smtpd_tls_mandatory_exclude_ciphers`` at ``encrypt``; words separated by spaces or commas, postconf(5)) is
+appended as ``:!word``. Postfix 3.7 on Debian 12 then serves TLS 1.0/1.1 and anonymous (ADH/AECDH)
+suites to a client that offers them, which OpenSSL 3 allows only at security level 0: the simulator asks for
+that level, and loads the RFC 7919 ffdhe2048 group so that ADH suites exist as they do in Postfix (which has
+built-in 2048-bit parameters). A grade or an exclusion Postfix refuses does not stop smtpd either: each
+STARTTLS gets ``220``, a warning naming the client, and a closed connection (``ServerTLS.problem``).
 """
 
 from __future__ import annotations
 
+import re
 import ssl
 import tempfile
+import warnings as pywarnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..maincf import TLSFiles
+
+if TYPE_CHECKING:
+    from ..maincf import MainCf
 from . import replies
 
 _VERSIONS = {
@@ -26,6 +42,48 @@ _VERSIONS = {
     "TLSv1.3": ssl.TLSVersion.TLSv1_3,
 }
 _ORDER = ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+ORDER = _ORDER  # the protocol names, lowest first (public: the audit lists what a range allows)
+
+GRADES = ("export", "low", "medium", "high", "null")
+
+#: RFC 7919's ffdhe2048 group (``openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048``): public
+#: parameters, not a key
+_FFDHE2048 = """-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+
+@dataclass(frozen=True)
+class Ciphers:
+    """What smtpd's cipher parameters ask for: an OpenSSL cipher string, or the problem Postfix warns of at each
+    STARTTLS (``invalid cipher grade: "x"``) instead of starting TLS."""
+
+    openssl: str = ""
+    problem: str = ""
+    preempt: bool = False
+
+
+def cipher_settings(conf: "MainCf", mandatory: bool) -> Ciphers:
+    """The cipher string smtpd builds from main.cf (``mandatory``: at ``encrypt``)."""
+    prefix = "smtpd_tls_mandatory_" if mandatory else "smtpd_tls_"
+    grade = conf.get(prefix + "ciphers").strip()
+    if grade.lower() not in GRADES:
+        return Ciphers(problem=f'invalid cipher grade: "{grade}"')
+    text = conf.get(f"tls_{grade.lower()}_cipherlist").strip()
+    words = re.split(r"[\s,]+", conf.get("smtpd_tls_exclude_ciphers"))
+    if mandatory:
+        words += re.split(r"[\s,]+", conf.get("smtpd_tls_mandatory_exclude_ciphers"))
+    for word in filter(None, words):
+        if word[0] in "!+-@":
+            return Ciphers(problem=f"invalid unary '!+-@' in cipher exclusion: {word}")
+        text += f":!{word}"
+    return Ciphers(text, preempt=conf.get_bool("tls_preempt_cipherlist"))
 
 
 @dataclass
@@ -34,6 +92,7 @@ class ServerTLS:
 
     context: ssl.SSLContext
     signature: str  # "RSA-PSS (2048 bits)" or "ECDSA (prime256v1)"
+    problem: str = ""  # a cipher setting Postfix refuses: warned of at each STARTTLS, which then fails
 
 
 def protocol_range(spec: str) -> tuple[str, str]:
@@ -99,9 +158,9 @@ def _combine(files: tuple[str, ...]) -> str:
     return tmp.name
 
 
-def load(files: TLSFiles, protocols: str) -> tuple[ServerTLS | None, list[str]]:
+def load(files: TLSFiles, protocols: str, ciphers: Ciphers | None = None) -> tuple[ServerTLS | None, list[str]]:
     """A server context from the files main.cf names (``MainCf.server_tls_files``), or None and the warnings
-    Postfix would log for an unusable cert or key."""
+    Postfix would log for an unusable cert or key. ``ciphers``: ``cipher_settings`` (default: Postfix's)."""
     cert_file, key_file = files.cert, files.key
     combined: str | None = None
     if files.chain:
@@ -136,10 +195,25 @@ def load(files: TLSFiles, protocols: str) -> tuple[ServerTLS | None, list[str]]:
     low, high = protocol_range(protocols)
     for attr, name in (("minimum_version", low), ("maximum_version", high)):
         try:
-            setattr(context, attr, _VERSIONS[name])
+            with pywarnings.catch_warnings():  # Python deprecates TLSVersion.TLSv1/1_1; Postfix 3.7 still serves them
+                pywarnings.simplefilter("ignore", DeprecationWarning)
+                setattr(context, attr, _VERSIONS[name])
         except (ValueError, KeyError):
             pass
     context.options |= ssl.OP_NO_COMPRESSION
+    ciphers = ciphers or Ciphers("aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH")
+    if ciphers.problem:
+        return ServerTLS(context, signature, problem=ciphers.problem), []
+    try:
+        context.set_ciphers(ciphers.openssl + ":@SECLEVEL=0")
+    except ssl.SSLError:  # OpenSSL knows none of them: Postfix warns and no handshake succeeds either
+        return ServerTLS(context, signature, problem=f"error setting cipher list: {ciphers.openssl}"), []
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as dh:
+        dh.write(_FFDHE2048)
+        dh.flush()
+        context.load_dh_params(dh.name)
+    if not ciphers.preempt:  # tls_preempt_cipherlist = no: the client's order wins (Python's default is the server's)
+        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     return ServerTLS(context, signature), []
 
 
