@@ -137,7 +137,20 @@ def refused_token(text: str) -> str | None:
     (an unclosed ``<``: its tokenizer's error)."""
     text = text.strip()
     if text.startswith("<"):
-        return text[: text.index(">") + 1] if ">" in text else None
+        # smtpd_token.c smtp_quoted: up to the matching ">", a quoted string and a nested "<...>" inside
+        wanted, i = [">"], 1
+        while i < len(text) and wanted:
+            c = text[i]
+            if c == "\\":
+                i += 1
+            elif c == wanted[-1]:
+                wanted.pop()
+            elif c == '"':
+                wanted.append('"')
+            elif c == "<" and wanted[-1] == ">":
+                wanted.append(">")
+            i += 1
+        return None if wanted else text[:i]
     token = text[: _token_end(text, 0)]
     if len(re.findall(r'(?<!\\)"', token)) % 2:
         return None  # an unclosed quoted string: the tokenizer's error

@@ -716,8 +716,9 @@ class PostfixSMTP(SMTP):
         address, _params = split_address(arg)
         if address is None and arg.startswith("<") and ">" not in arg:
             address, _params = split_address(arg[1:])  # VRFY parses sloppily: a lone "<" is ignored (3.7.11)
-        if not address:
-            self._illegal_address("VRFY", arg)
+        if not address:  # VRFY's extract_addr warns about the whole argument (no tokenizer error first)
+            self.maillog.smtpd(replies.LOG_ILLEGAL_ADDRESS.format(client=self.client, command="VRFY",
+                                                                  text=" ".join(arg.split())))
             await self.push(replies.BAD_RECIPIENT)
             return False
         status = await self._call_handler_hook("RCPT", address, [])
