@@ -117,3 +117,46 @@ def test_a_cipher_setting_postfix_refuses(pair: tuple[Settings, Settings], extra
     assert logs[0] == logs[1], logs
     assert any("invalid" in ln and ln.startswith("warning: localhost[127.0.0.1]: ") for ln in logs[0]), logs[0]
     assert "lost connection after STARTTLS from localhost[127.0.0.1]" in logs[0]
+
+
+def _garbage_after_starttls(s: Settings) -> None:
+    import socket
+
+    with socket.create_connection((s.host, s.smtp_port), timeout=10) as c:
+        f = c.makefile("rb")
+        f.readline()
+        for command in (b"EHLO probe.example\r\n", b"STARTTLS\r\n"):
+            c.sendall(command)
+            while f.readline()[3:4] == b"-":
+                pass
+        c.sendall(b"HELLO, THIS IS NOT TLS\r\n")
+        try:
+            c.recv(100)  # the server's TLS alert, or a reset
+        except ConnectionResetError:
+            pass
+
+
+@pytest.mark.parametrize("extra,client", [
+    ({"smtpd_tls_exclude_ciphers": "aNULL"}, ("adh", ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2, "ADH:@SECLEVEL=0")),
+    ({"smtpd_tls_protocols": ">=TLSv1.2"}, ("tls1.1", ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_1, "ALL:@SECLEVEL=0")),
+    ({}, None),  # not TLS at all after 220 Ready to start TLS
+], ids=["no-shared-cipher", "unsupported-protocol", "wrong-version-number"])
+def test_a_failed_handshake_logs_as_postfix(pair: tuple[Settings, Settings], extra: dict[str, str], client) -> None:
+    """SSL_accept error, then OpenSSL's own reason as Postfix logs it (``warning: TLS library problem: ...``)."""
+    logs = []
+    for s in pair:
+        configure(s, extra)
+        mark = postfix.log_size(s)
+        if client:
+            assert negotiated(s, *client[1:]) == "refused"
+        else:
+            _garbage_after_starttls(s)
+        deadline, lines = time.monotonic() + 10, []
+        while time.monotonic() < deadline:
+            lines = [ln.split(": ", 1)[1] for ln in postfix.log_since(s, mark).splitlines() if "smtpd[" in ln]
+            if any(ln.startswith("disconnect") for ln in lines):
+                break
+            time.sleep(0.2)
+        logs.append(lines)
+    assert logs[0] == logs[1], logs
+    assert any(ln.startswith("warning: TLS library problem: error:") for ln in logs[0]), logs[0]

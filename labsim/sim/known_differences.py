@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-#: The lab's own relay setting (labsim.postfix.create_config) and alternatives a learner might write.
+#: The lab's own relay setting (labsim.backends.postfix.create_config) and alternatives a learner might write.
 RELAY_SETTINGS = {
     "lab": {"smtpd_relay_restrictions": "permit_mynetworks permit_sasl_authenticated defer_unauth_destination",
             "smtpd_recipient_restrictions": "", "mynetworks": ""},
@@ -192,7 +192,10 @@ DIFFERENCES: list[Difference] = [
         "(`warning: TLS library problem: error:8000000D:system library::Permission denied:...bss_file.c:297:`) "
         "before its `cannot get RSA certificate ... disabling TLS support`; the simulator logs only the latter.",
         "Python's ssl module reports one summary error, not OpenSSL's queue with its source file and line "
-        "numbers; the line that explains the problem to a learner (`disabling TLS support`) is the same.",
+        "numbers; the line that explains the problem to a learner (`disabling TLS support`) is the same. (A failed "
+        "handshake's reason is logged as Postfix logs it for the reasons the lesson meets: no shared cipher, "
+        "unsupported protocol, wrong version number; `replies.TLS_LIBRARY_ERRORS`, "
+        "`tests/test_sim_ciphers.py::test_a_failed_handshake_logs_as_postfix`.)",
         lambda conf, steps: False,  # process start-up lines are not compared per session (PROCESS_START_LINES)
     ),
     Difference(

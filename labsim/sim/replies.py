@@ -115,6 +115,14 @@ LOG_TIMEOUT = "timeout after {command} from {client}"
 LOG_TOO_MANY_ERRORS = "too many errors after {command} from {client}"
 LOG_TLS = "{kind} TLS connection established from {client}: {summary}"
 LOG_TLS_ACCEPT_ERROR = "SSL_accept error from {client}: -1"
+#: after LOG_TLS_ACCEPT_ERROR, smtpd logs OpenSSL's own error: Debian 12's OpenSSL 3.0 as Postfix 3.7.11 logs it, by
+#: the reason Python's ssl gives for the failed handshake (FACTS.md, "The server's ciphers"); other reasons: no line
+LOG_TLS_LIBRARY = "warning: TLS library problem: {error}"
+TLS_LIBRARY_ERRORS = {
+    "NO_SHARED_CIPHER": "error:0A0000C1:SSL routines::no shared cipher:../ssl/statem/statem_srvr.c:2226:",
+    "UNSUPPORTED_PROTOCOL": "error:0A000102:SSL routines::unsupported protocol:../ssl/statem/statem_srvr.c:1664:",
+    "WRONG_VERSION_NUMBER": "error:0A00010B:SSL routines::wrong version number:../ssl/record/ssl3_record.c:350:",
+}
 #: then from=<> to=<> proto= helo=<>; the action is ``reject``, or ``reject_warning`` under warn_if_reject
 LOG_REJECT = "{queue_id}: {action}: {command} from {client}: {reply};"
 LOG_BDAT_SYNTAX = "warning: {queue_id}: malformed BDAT command syntax from {client}: {line}"

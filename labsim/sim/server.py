@@ -583,8 +583,11 @@ class PostfixSMTP(SMTP):
             self._reset_timeout(self.conf.starttls_timeout)
             try:
                 await super().smtp_STARTTLS("")
-            except TLSSetupException:
+            except TLSSetupException as error:
                 self.maillog.smtpd(replies.LOG_TLS_ACCEPT_ERROR.format(client=self.client))
+                reason = getattr(error.__cause__, "reason", None)  # aiosmtpd raises it from the ssl.SSLError
+                if reason in replies.TLS_LIBRARY_ERRORS:
+                    self.maillog.smtpd(replies.LOG_TLS_LIBRARY.format(error=replies.TLS_LIBRARY_ERRORS[reason]))
                 if self.transport is not None:
                     self.transport.close()
                 self.transport = None
