@@ -80,6 +80,17 @@ def negotiated(s: Settings, low: ssl.TLSVersion, high: ssl.TLSVersion, ciphers: 
         return "refused"
 
 
+def session_lines(s: Settings, mark: int) -> list[str]:
+    """smtpd's lines since ``mark`` (without stamp and pid), once the session's disconnect line is there."""
+    deadline, lines = time.monotonic() + 10, []
+    while time.monotonic() < deadline:
+        lines = [ln.split(": ", 1)[1] for ln in postfix.log_since(s, mark).splitlines() if "smtpd[" in ln]
+        if any(ln.startswith("disconnect") for ln in lines):
+            break
+        time.sleep(0.2)
+    return lines
+
+
 def configure(s: Settings, extra: dict[str, str]) -> None:
     postfix.postconf(s, *DEFAULTS, *(f"{k}={v}" for k, v in extra.items()), check=True)
     lab.reload(s)
@@ -107,13 +118,7 @@ def test_a_cipher_setting_postfix_refuses(pair: tuple[Settings, Settings], extra
         configure(s, extra)
         mark = postfix.log_size(s)
         assert negotiated(s, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3, "DEFAULT") == "refused"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            lines = [ln.split(": ", 1)[1] for ln in postfix.log_since(s, mark).splitlines() if "smtpd[" in ln]
-            if any(ln.startswith("disconnect") for ln in lines):
-                break
-            time.sleep(0.2)
-        logs.append(lines)
+        logs.append(session_lines(s, mark))
     assert logs[0] == logs[1], logs
     assert any("invalid" in ln and ln.startswith("warning: localhost[127.0.0.1]: ") for ln in logs[0]), logs[0]
     assert "lost connection after STARTTLS from localhost[127.0.0.1]" in logs[0]
@@ -151,12 +156,6 @@ def test_a_failed_handshake_logs_as_postfix(pair: tuple[Settings, Settings], ext
             assert negotiated(s, *client[1:]) == "refused"
         else:
             _garbage_after_starttls(s)
-        deadline, lines = time.monotonic() + 10, []
-        while time.monotonic() < deadline:
-            lines = [ln.split(": ", 1)[1] for ln in postfix.log_since(s, mark).splitlines() if "smtpd[" in ln]
-            if any(ln.startswith("disconnect") for ln in lines):
-                break
-            time.sleep(0.2)
-        logs.append(lines)
+        logs.append(session_lines(s, mark))
     assert logs[0] == logs[1], logs
     assert any(ln.startswith("warning: TLS library problem: error:") for ln in logs[0]), logs[0]
