@@ -612,12 +612,22 @@ def _pages(site: Path) -> list[str]:
 
 def _axe(driver) -> list[dict]:
     driver.execute_script(AXE.read_text(encoding="utf-8"))
+    # axe judges the page as it has settled: a transition still running (Material's header swaps the site
+    # title for the page title with an opacity transition when the page scrolls) reads as low contrast for a
+    # few frames. Wait for the finite animations to end (at most 3 s), then run axe.
     return driver.execute_async_script("""
-        var done = arguments[0];
-        axe.run(document, {resultTypes: ['violations']}).then(function (r) {
-          done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-            .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})));
-        });""")
+        var done = arguments[0], until = Date.now() + 3000;
+        function running() {
+          return document.getAnimations().filter(a => a.playState === 'running' &&
+            isFinite(a.effect.getComputedTiming().endTime)).length;
+        }
+        (function settle() {
+          if (running() && Date.now() < until) { return setTimeout(settle, 50); }
+          axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+            done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+              .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})));
+          });
+        })();""")
 
 
 @pytest.mark.parametrize("scheme", ["default", "slate"])
