@@ -158,9 +158,9 @@ def _combine(files: tuple[str, ...]) -> str:
     return tmp.name
 
 
-def load(files: TLSFiles, protocols: str, ciphers: Ciphers | None = None) -> tuple[ServerTLS | None, list[str]]:
+def load(files: TLSFiles, protocols: str, ciphers: Ciphers) -> tuple[ServerTLS | None, list[str]]:
     """A server context from the files main.cf names (``MainCf.server_tls_files``), or None and the warnings
-    Postfix would log for an unusable cert or key. ``ciphers``: ``cipher_settings`` (default: Postfix's)."""
+    Postfix would log for an unusable cert or key. ``ciphers``: ``cipher_settings`` of the same main.cf."""
     cert_file, key_file = files.cert, files.key
     combined: str | None = None
     if files.chain:
@@ -201,7 +201,6 @@ def load(files: TLSFiles, protocols: str, ciphers: Ciphers | None = None) -> tup
         except (ValueError, KeyError):
             pass
     context.options |= ssl.OP_NO_COMPRESSION
-    ciphers = ciphers or Ciphers("aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH")
     if ciphers.problem:
         return ServerTLS(context, signature, problem=ciphers.problem), []
     try:
